@@ -1,0 +1,57 @@
+"""Web sessions in Amazon DynamoDB for Django, Flask, Starlette/FastAPI and any WSGI app.
+
+The Python successor of the PHP module silverstripe/silverstripe-dynamodb: the same environment
+names and table key, with conditional writes that lose no concurrent update, expiry checked on
+every read, and session ids hashed at rest. This module imports no web framework.
+"""
+
+from ._core.flows import SaveOutcome
+from ._core.items import StoredState
+from ._core.lifecycle import CookieAction, CookieUpdate
+from ._core.table import TableReport
+from .codec import Codec, JSONSerializer, Serializer
+from .config import Attributes, Connection, CookieSettings, StoreConfig, is_enabled
+from .exceptions import (
+    BackendError,
+    BackendUnavailableError,
+    ConfigurationError,
+    CorruptSessionError,
+    SessionConflictError,
+    SessionError,
+    SessionExistsError,
+    SessionTooLargeError,
+    TableNotFoundError,
+)
+from .session import Session
+from .store import SessionStore, make_client
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Attributes",
+    "BackendError",
+    "BackendUnavailableError",
+    "Codec",
+    "ConfigurationError",
+    "Connection",
+    "CookieAction",
+    "CookieSettings",
+    "CookieUpdate",
+    "CorruptSessionError",
+    "JSONSerializer",
+    "SaveOutcome",
+    "Serializer",
+    "Session",
+    "SessionConflictError",
+    "SessionError",
+    "SessionExistsError",
+    "SessionStore",
+    "SessionTooLargeError",
+    "StoreConfig",
+    "StoredState",
+    "TableNotFoundError",
+    "TableReport",
+    "__version__",
+    "is_enabled",
+    "make_client",
+]

@@ -1,0 +1,201 @@
+"""Configuration: frozen, validated dataclasses, built from arguments or from the environment.
+
+The environment names are those of the PHP module this library succeeds
+(silverstripe/silverstripe-dynamodb), with the standard AWS names as fallbacks:
+
+=================================  =====================================================
+``AWS_DYNAMODB_SESSION_TABLE``     table name; setting it turns DynamoDB sessions on
+``AWS_REGION_NAME``                region (else ``AWS_REGION``, ``AWS_DEFAULT_REGION``)
+``AWS_DYNAMODB_ENDPOINT``          endpoint URL (else ``AWS_ENDPOINT_URL_DYNAMODB``)
+``AWS_ACCESS_KEY``                 access key id; with ``AWS_SECRET_KEY`` or not at all,
+``AWS_SECRET_KEY``                 else botocore's default chain (env, profile, IAM role)
+``AWS_DYNAMODB_SESSION_LIFETIME``  seconds an idle item stays in the table before it may be
+                                   collected (GC lifetime); never shorter than the timeout
+=================================  =====================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .exceptions import ConfigurationError
+
+TABLE_ENV = "AWS_DYNAMODB_SESSION_TABLE"
+REGION_ENVS = ("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION")
+ENDPOINT_ENVS = ("AWS_DYNAMODB_ENDPOINT", "AWS_ENDPOINT_URL_DYNAMODB")
+ACCESS_KEY_ENV = "AWS_ACCESS_KEY"
+SECRET_KEY_ENV = "AWS_SECRET_KEY"
+LIFETIME_ENV = "AWS_DYNAMODB_SESSION_LIFETIME"
+
+TWO_WEEKS = 14 * 24 * 3600  # Django's SESSION_COOKIE_AGE default; a familiar idle timeout
+DYNAMODB_ITEM_LIMIT = 400 * 1024
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """Attribute names of a session item. Change them only to match an existing table."""
+
+    key: str = "id"
+    data: str = "data"
+    expires: str = "expires"  # the TTL attribute: when the item may be deleted (epoch seconds)
+    accessed: str = "accessed"  # last recorded activity (epoch seconds), for the idle timeout
+    created: str = "created"  # creation time (epoch seconds), for the absolute timeout
+    timeout: str = "timeout"  # idle timeout in force for this item (seconds)
+    version: str = "version"  # bumped by every data write; guards conditional saves
+    user: str = "user_id"  # optional identity the session belongs to
+
+    def __post_init__(self) -> None:
+        names = dataclasses.astuple(self)
+        if any(not name for name in names) or len(set(names)) != len(names):
+            raise ConfigurationError(f"attribute names must be non-empty and distinct: {names}")
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach DynamoDB.
+
+    Timeouts are short on purpose: botocore's own defaults (60 s read timeout) would hang a web
+    worker during an outage. botocore's ``standard`` retry mode is the only retry layer.
+    """
+
+    region: str | None = None
+    endpoint_url: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    connect_timeout: float = 1.0
+    read_timeout: float = 1.0
+    max_attempts: int = 3
+
+    def __post_init__(self) -> None:
+        if (self.access_key is None) != (self.secret_key is None):
+            raise ConfigurationError(
+                f"{ACCESS_KEY_ENV} and {SECRET_KEY_ENV} must be set together (or neither, "
+                "to use botocore's default credential chain)"
+            )
+        if self.connect_timeout <= 0 or self.read_timeout <= 0:
+            raise ConfigurationError("connect_timeout and read_timeout must be positive")
+        if self.max_attempts < 1:
+            raise ConfigurationError("max_attempts must be at least 1")
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Everything the session store needs to decide; validated on construction.
+
+    ``timeout`` is the idle timeout (validity), normally the framework's own setting.
+    ``gc_lifetime`` sets the item's TTL and defaults to ``timeout``; it may not be shorter.
+    ``touch_after`` is the part of ``timeout`` that must pass before an unmodified session's
+    expiry is refreshed by a small update (no write at all before that).
+    """
+
+    table: str
+    connection: Connection = field(default_factory=Connection)
+    timeout: int = TWO_WEEKS
+    gc_lifetime: int | None = None
+    absolute_timeout: int | None = None
+    touch_after: float = 0.1
+    key_prefix: str = ""
+    consistent_read: bool = True
+    compress_threshold: int = 1024
+    max_item_bytes: int = DYNAMODB_ITEM_LIMIT
+    max_conflict_retries: int = 8
+    attributes: Attributes = field(default_factory=Attributes)
+
+    def __post_init__(self) -> None:
+        if not self.table:
+            raise ConfigurationError(f"a table name is required ({TABLE_ENV})")
+        if self.timeout <= 0:
+            raise ConfigurationError(f"timeout must be positive seconds: {self.timeout}")
+        if self.gc_lifetime is not None and self.gc_lifetime < self.timeout:
+            raise ConfigurationError(
+                f"{LIFETIME_ENV} ({self.gc_lifetime} s) is shorter than the session timeout "
+                f"({self.timeout} s): items would be collected while their sessions are valid"
+            )
+        if self.absolute_timeout is not None and self.absolute_timeout <= 0:
+            raise ConfigurationError("absolute_timeout must be positive (or None)")
+        if not 0 <= self.touch_after <= 1:
+            raise ConfigurationError(f"touch_after must be between 0 and 1: {self.touch_after}")
+        if self.compress_threshold < 0 or self.max_conflict_retries < 0:
+            raise ConfigurationError("compress_threshold and max_conflict_retries must be >= 0")
+        if not 0 < self.max_item_bytes <= DYNAMODB_ITEM_LIMIT:
+            raise ConfigurationError(f"max_item_bytes must be in 1..{DYNAMODB_ITEM_LIMIT}")
+
+    @property
+    def effective_gc_lifetime(self) -> int:
+        """The GC lifetime in force: ``gc_lifetime``, or the timeout when unset."""
+        return self.timeout if self.gc_lifetime is None else self.gc_lifetime
+
+    def replace(self, **changes: object) -> StoreConfig:
+        """Return a copy with ``changes`` applied (validated again)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> StoreConfig:
+        """Build a configuration from the environment; keyword arguments take precedence.
+
+        ``connection`` fields may be given as keywords too (``region=...``, ``read_timeout=...``).
+        Raises :class:`ConfigurationError` naming the variable when a value is missing or bad.
+        """
+        env = os.environ if environ is None else environ
+        connection_fields = {f.name for f in dataclasses.fields(Connection)}
+        connection_overrides = {
+            name: overrides.pop(name) for name in list(overrides) if name in connection_fields
+        }
+        connection = Connection(
+            **{  # type: ignore[arg-type]
+                "region": _first(env, REGION_ENVS),
+                "endpoint_url": _first(env, ENDPOINT_ENVS),
+                "access_key": env.get(ACCESS_KEY_ENV) or None,
+                "secret_key": env.get(SECRET_KEY_ENV) or None,
+                **connection_overrides,
+            }
+        )
+        values: dict[str, object] = {"connection": connection}
+        if table := env.get(TABLE_ENV):
+            values["table"] = table
+        if lifetime := env.get(LIFETIME_ENV):
+            values["gc_lifetime"] = _positive_int(LIFETIME_ENV, lifetime)
+        values.update(overrides)
+        if "table" not in values:
+            raise ConfigurationError(f"{TABLE_ENV} is not set: name the DynamoDB session table")
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def is_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """Tell whether the environment turns DynamoDB sessions on (``AWS_DYNAMODB_SESSION_TABLE``)."""
+    return bool((os.environ if environ is None else environ).get(TABLE_ENV))
+
+
+@dataclass(frozen=True)
+class CookieSettings:
+    """Cookie attributes for the WSGI and ASGI adapters (Django and Flask use their own)."""
+
+    name: str = "session"
+    path: str = "/"
+    domain: str | None = None
+    secure: bool = False
+    httponly: bool = True
+    samesite: Literal["lax", "strict", "none"] | None = "lax"
+    persistent: bool = True  # send Max-Age (else a browser-session cookie)
+
+    def __post_init__(self) -> None:
+        if self.samesite == "none" and not self.secure:
+            raise ConfigurationError("SameSite=None cookies must be Secure")
+
+
+def _first(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    return next((env[name] for name in names if env.get(name)), None)
+
+
+def _positive_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number of seconds, not {raw!r}") from None
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be positive, not {value}")
+    return value

@@ -1,0 +1,75 @@
+"""Exceptions raised by dynamodb-sessions.
+
+Every exception derives from :class:`SessionError`::
+
+    SessionError
+    ├── ConfigurationError        bad settings or environment (also a ValueError)
+    ├── SessionTooLargeError      the encoded session cannot fit a DynamoDB item
+    ├── CorruptSessionError       a stored item cannot be decoded (logged, never shown to users)
+    ├── SessionConflictError      a save lost every bounded retry against concurrent writers
+    ├── SessionExistsError        a create insisted on an id that is already stored
+    └── BackendError              DynamoDB answered with an error we do not handle
+        ├── BackendUnavailableError   connection refused or cut, timeout, throttled past retries
+        └── TableNotFoundError        the configured table does not exist
+
+Errors that come from DynamoDB keep the AWS error code in ``code`` and chain the botocore
+exception as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+
+class SessionError(Exception):
+    """Base class of every error raised by this library."""
+
+
+class ConfigurationError(SessionError, ValueError):
+    """A setting or environment variable has a value the library cannot use."""
+
+
+class SessionTooLargeError(SessionError):
+    """The session, once encoded (and compressed), would exceed DynamoDB's item size limit."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"session item would be {size} bytes, over the limit of {limit} bytes; "
+            "store large data elsewhere and keep a reference in the session"
+        )
+        self.size = size
+        self.limit = limit
+
+
+class CorruptSessionError(SessionError):
+    """A stored item could not be decoded into a session."""
+
+
+class SessionConflictError(SessionError):
+    """Concurrent writers kept changing the session; the save gave up after bounded retries."""
+
+
+class SessionExistsError(SessionError):
+    """An item already exists under the id a caller insisted on creating."""
+
+
+class BackendError(SessionError):
+    """DynamoDB could not carry out a request.
+
+    ``code`` is the AWS error code (for example ``ValidationException``) or the name of the
+    botocore exception for errors that never reached DynamoDB.
+    """
+
+    def __init__(self, message: str, *, code: str, operation: str) -> None:
+        super().__init__(f"{operation}: {code}: {message}")
+        self.code = code
+        self.operation = operation
+
+
+class BackendUnavailableError(BackendError):
+    """DynamoDB is unreachable, too slow, or throttling past botocore's retries.
+
+    Web adapters answer 503 with ``Retry-After`` and keep the user's cookie.
+    """
+
+
+class TableNotFoundError(BackendError):
+    """The configured table does not exist (run ``dynamodb-sessions create-table``)."""

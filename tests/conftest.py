@@ -1,0 +1,160 @@
+"""Fixtures: real DynamoDB-API servers on 127.0.0.1 (moto's server mode and dynalite), a table per
+test, a controllable clock, and an AWS environment isolated from the machine's."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from dynamodb_sessions import Connection, SessionStore, StoreConfig
+from dynamodb_sessions.local import LOCAL_CREDENTIALS, local_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+ENGINES = ("moto", "dynalite")
+
+
+@dataclass(frozen=True)
+class Engine:
+    """A running DynamoDB-API server."""
+
+    name: str
+    endpoint: str
+
+    def connection(self, **overrides: object) -> Connection:
+        return Connection(endpoint_url=self.endpoint, **{**LOCAL_CREDENTIALS, **overrides})  # type: ignore[arg-type]
+
+
+class Clock:
+    """A clock the test moves by hand (epoch seconds)."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def isolate_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the machine's AWS settings or credentials."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float = 15.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"dynalite exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"dynalite did not listen on 127.0.0.1:{port} within {seconds} s")
+
+
+def dynalite_cli() -> Path:
+    configured = os.environ.get("DYNALITE_CLI")
+    path = Path(configured) if configured else ROOT / ".tools/node_modules/dynalite/cli.js"
+    if not path.exists():
+        pytest.fail(
+            f"dynalite not found at {path}: run `npm install --prefix .tools dynalite@4.0.0` "
+            "(scripts/test does this) or set DYNALITE_CLI"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def moto_engine() -> Iterator[Engine]:
+    with local_engine() as endpoint:
+        yield Engine("moto", endpoint)
+
+
+@pytest.fixture(scope="session")
+def dynalite_engine() -> Iterator[Engine]:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("dynalite needs Node.js (>= 20) on PATH")
+    port = free_port()
+    # The real node binary (not npx, which leaves the server behind); --createTableMs 0 and
+    # friends make table changes instant instead of boto's waiter sleeping 20 s.
+    process = subprocess.Popen(
+        [
+            node,
+            str(dynalite_cli()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--createTableMs",
+            "0",
+            "--deleteTableMs",
+            "0",
+            "--updateTableMs",
+            "0",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, process)
+        yield Engine("dynalite", f"http://127.0.0.1:{port}")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every test that takes ``engine`` once per engine, or on those its marker names."""
+    if "engine" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("engines")
+        names = marker.args if marker else ENGINES
+        metafunc.parametrize("engine", names, indirect=True)
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest) -> Engine:
+    return request.getfixturevalue(f"{request.param}_engine")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def config(engine: Engine) -> Iterator[StoreConfig]:
+    """A fresh, empty table of this test's own on ``engine``."""
+    cfg = StoreConfig(table=f"sessions-{uuid.uuid4().hex[:12]}", connection=engine.connection())
+    report = SessionStore(cfg).create_table(wait_seconds=30)
+    assert report.ok, report
+    yield cfg
+    SessionStore(cfg).client.delete_table(TableName=cfg.table)
+
+
+@pytest.fixture
+def store(config: StoreConfig, clock: Clock) -> SessionStore:
+    return SessionStore(config, clock=clock)
