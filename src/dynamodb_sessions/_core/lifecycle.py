@@ -86,3 +86,7 @@ def cookie_update(session: Session, action: CookieAction, config: StoreConfig) -
     if action is CookieAction.SET:
         return CookieUpdate(action, session.session_id, session.timeout or config.timeout)
     return CookieUpdate(action)
+
+
+RETRY_AFTER_SECONDS = 5
+"""What a 503 answer's ``Retry-After`` says when the session store is unavailable."""

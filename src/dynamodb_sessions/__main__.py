@@ -1,0 +1,5 @@
+"""``python -m dynamodb_sessions``: the command line."""
+
+from .cli import main
+
+raise SystemExit(main())

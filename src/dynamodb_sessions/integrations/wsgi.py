@@ -1,0 +1,94 @@
+"""Sessions for any WSGI application.
+
+::
+
+    app = SessionMiddleware(app, SessionStore.from_env(timeout=3600))
+
+The session is ``environ["dynamodb_sessions.session"]``, a :class:`~dynamodb_sessions.Session`
+that is loaded on first use: a request that never touches it costs no DynamoDB call. The end of
+the request is decided by the core (``_core/lifecycle.py``) and carried out when the application
+calls ``start_response``. If DynamoDB is unavailable the answer is 503 with ``Retry-After`` and
+the user's cookie is left alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any
+
+from .._core.cookies import read_cookie, set_cookie_header
+from .._core.lifecycle import RETRY_AFTER_SECONDS
+from ..config import CookieSettings
+from ..exceptions import BackendError, SessionConflictError
+from ..session import Session
+from ..store import SessionStore
+
+ENVIRON_KEY = "dynamodb_sessions.session"
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+StartResponse = Callable[..., Callable[[bytes], object]]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class SessionMiddleware:
+    """WSGI middleware that gives each request a DynamoDB-backed session.
+
+    ``always_save`` refreshes a used session's expiry on every request (a small update, never a
+    data rewrite) instead of only after ``touch_after`` of its timeout has passed.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        store: SessionStore,
+        *,
+        cookie: CookieSettings | None = None,
+        always_save: bool = False,
+    ) -> None:
+        self.app = app
+        self.store = store
+        self.cookie = cookie or CookieSettings()
+        self.always_save = always_save
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        cookie_value = read_cookie(environ.get("HTTP_COOKIE"), self.cookie.name)
+        session = Session.deferred(lambda: self.store.load(cookie_value))
+        environ[ENVIRON_KEY] = session
+
+        def finishing_start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+        ) -> Callable[[bytes], object]:
+            if exc_info is None:  # an error page needs no session write
+                headers = [*headers, *self._session_headers(session)]
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self.app(environ, finishing_start_response)
+        except (BackendError, SessionConflictError):
+            return unavailable(start_response)
+
+    def _session_headers(self, session: Session) -> list[tuple[str, str]]:
+        update = self.store.finish(session, always_save=self.always_save)
+        headers = []
+        if session.accessed:
+            headers.append(("Vary", "Cookie"))
+        if value := set_cookie_header(self.cookie, update, time.time()):
+            headers.append(("Set-Cookie", value))
+        return headers
+
+
+def unavailable(start_response: StartResponse) -> list[bytes]:
+    """Answer 503 with ``Retry-After``, setting no cookie, so the user keeps theirs."""
+    body = b"The session store is unavailable; please try again shortly.\n"
+    start_response(
+        "503 Service Unavailable",
+        [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            ("Retry-After", str(RETRY_AFTER_SECONDS)),
+            ("Cache-Control", "no-store"),
+        ],
+    )
+    return [body]
