@@ -158,3 +158,20 @@ def config(engine: Engine) -> Iterator[StoreConfig]:
 @pytest.fixture
 def store(config: StoreConfig, clock: Clock) -> SessionStore:
     return SessionStore(config, clock=clock)
+
+
+class CallLog(list[str]):
+    """The DynamoDB operations a client sent, in order (counted at the client)."""
+
+    def attach(self, client: object) -> CallLog:
+        def record(model: object, **_: object) -> None:
+            self.append(model.name)  # type: ignore[attr-defined]
+
+        client.meta.events.register("before-call.dynamodb", record)  # type: ignore[attr-defined]
+        return self
+
+
+@pytest.fixture
+def calls(store: SessionStore) -> CallLog:
+    """Every DynamoDB call the ``store`` fixture's client makes from now on."""
+    return CallLog().attach(store.client)
