@@ -128,11 +128,28 @@ def dynalite_engine() -> Iterator[Engine]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run every test that takes ``engine`` once per engine, or on those its marker names."""
-    if "engine" in metafunc.fixturenames:
-        marker = metafunc.definition.get_closest_marker("engines")
-        names = marker.args if marker else ENGINES
-        metafunc.parametrize("engine", names, indirect=True)
+    """Run every test that takes ``engine`` once per engine.
+
+    ``@pytest.mark.engines("dynalite", reason=...)`` limits a test to some engines; on the others
+    it is skipped with the reason shown (``-ra`` prints it), never left out silently.
+    """
+    if "engine" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("engines")
+    wanted = marker.args if marker else ENGINES
+    reason = marker.kwargs.get("reason", "") if marker else ""
+    params = [
+        name
+        if name in wanted
+        else pytest.param(
+            name,
+            marks=pytest.mark.skip(
+                reason=f"runs on {', '.join(wanted)} only{': ' + reason if reason else ''}"
+            ),
+        )
+        for name in ENGINES
+    ]
+    metafunc.parametrize("engine", params, indirect=True)
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ def test_create_table_then_check(env, engine):
         assert "TTL: ENABLED on 'expires'" in out
 
 
-@pytest.mark.engines("dynalite")
+@pytest.mark.engines("dynalite", reason="moto has UpdateTimeToLive")
 def test_create_table_says_when_the_engine_lacks_ttl(env):
     code, out = run("create-table")
     assert code == 0 and "cannot turn TTL on" in out

@@ -103,7 +103,7 @@ def test_secure_cookie_settings(store):
     assert "Secure" in cookie and "SameSite=Strict" in cookie and "Domain=example.org" in cookie
 
 
-@pytest.mark.engines("moto")
+@pytest.mark.engines("moto", reason="one engine is enough to show an outage")
 def test_an_outage_answers_503_and_keeps_the_cookie(config):
     working = Client(SessionMiddleware(app, SessionStore(config)))
     working.get("/set?a=1")
