@@ -1,0 +1,290 @@
+"""Django session engine: ``SESSION_ENGINE = "dynamodb_sessions.integrations.django"``.
+
+Django's own ``SessionMiddleware`` drives it, so every ``SESSION_COOKIE_*`` setting,
+``SESSION_EXPIRE_AT_BROWSER_CLOSE`` and ``SESSION_SAVE_EVERY_REQUEST`` work as with Django's
+engines. The backend only translates Django's ``SessionBase`` contract to the store:
+
+* the store is configured from the environment (``AWS_DYNAMODB_SESSION_TABLE``, ...) with the
+  optional dict setting ``DYNAMODB_SESSIONS`` overriding it; the session timeout is
+  ``SESSION_COOKIE_AGE``. One store (one botocore client) serves the whole process.
+* a save is conditional on the version the load read and merges concurrent changes per key;
+  a session deleted meanwhile (a logout elsewhere) raises ``UpdateError``, as with Django's
+  database engine, instead of coming back to life.
+* ``set_expiry()`` maps to the stored session's idle timeout: seconds are the timeout; ``0`` and
+  ``None`` keep ``SESSION_COOKIE_AGE`` (``0`` only makes the cookie a browser-session one);
+  a datetime is a deadline: the timeout is the time left, and a load after the deadline finds
+  nothing (a refresh of the item's expiry must not carry the session past it). A deadline or
+  timeout already past deletes the stored session on save.
+* data is JSON (``SESSION_SERIALIZER`` is not used: nothing is ever unpickled).
+
+Add ``"dynamodb_sessions.integrations.django"`` to ``INSTALLED_APPS`` as well for the
+``createsessiontable`` and ``checksessiontable`` commands.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+try:
+    from asgiref.sync import sync_to_async
+    from django.conf import settings
+    from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
+    from django.core.exceptions import ImproperlyConfigured
+    from django.core.signals import setting_changed
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ImportError(
+        'the Django session engine needs Django: pip install "dynamodb-sessions[django]"'
+    ) from exc
+
+from ..._core.flows import SaveOutcome
+from ...config import Connection, StoreConfig
+from ...exceptions import ConfigurationError, SessionExistsError
+from ...ids import is_well_formed, new_session_id
+from ...session import Session
+from ...store import SessionStore as DynamoDBSessionStore
+
+__all__ = ["SETTING", "SessionStore", "get_store", "set_store", "store_config"]
+
+SETTING = "DYNAMODB_SESSIONS"
+"""The optional Django setting: a dict of :class:`StoreConfig` / :class:`Connection` fields."""
+
+# Keys Django itself keeps in the session: the custom expiry, and the logged-in user's id
+# (``django.contrib.auth.SESSION_KEY``; named here so this engine never imports auth).
+EXPIRY_KEY = "_session_expiry"
+AUTH_USER_KEY = "_auth_user_id"
+
+_OPTIONS = (set(StoreConfig.__dataclass_fields__) | set(Connection.__dataclass_fields__)) - {
+    "connection",
+    "timeout",
+}
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_from_settings: DynamoDBSessionStore | None = None
+_given: DynamoDBSessionStore | None = None
+
+
+def store_config() -> StoreConfig:
+    """The store's configuration: the environment, then ``DYNAMODB_SESSIONS``, then
+    ``SESSION_COOKIE_AGE`` as the timeout. Raises ``ImproperlyConfigured`` naming the problem."""
+    options = dict(getattr(settings, SETTING, None) or {})
+    if "timeout" in options:
+        raise ImproperlyConfigured(
+            f"{SETTING}['timeout'] is not used: the session timeout is SESSION_COOKIE_AGE"
+        )
+    if options.get("lock") is not None:
+        # A lock is released at the end of the request, which Django's SessionMiddleware
+        # does not tell a backend about when it does not save: the lease would block.
+        raise ImproperlyConfigured(f"{SETTING}['lock']: lock mode is not available with Django")
+    if unknown := sorted(set(options) - _OPTIONS):
+        raise ImproperlyConfigured(f"{SETTING} has unknown keys: {', '.join(unknown)}")
+    try:
+        return StoreConfig.from_env(**options, timeout=settings.SESSION_COOKIE_AGE)
+    except ConfigurationError as exc:
+        raise ImproperlyConfigured(f"DynamoDB sessions: {exc}") from exc
+
+
+def get_store() -> DynamoDBSessionStore:
+    """The process's store: the one given to :func:`set_store`, else one built from the
+    settings on first use and kept until they change (never one per request)."""
+    global _from_settings
+    if _given is not None:
+        return _given
+    with _lock:
+        if _from_settings is None:
+            _from_settings = DynamoDBSessionStore(store_config())
+        return _from_settings
+
+
+def set_store(store: DynamoDBSessionStore | None) -> None:
+    """Use ``store`` (built in code: own client, codec or clock) instead of the settings;
+    ``None`` goes back to the settings. Its ``config.timeout`` should be SESSION_COOKIE_AGE."""
+    global _given
+    _given = store
+
+
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    # override_settings in tests, or settings changed at run time: rebuild on next use.
+    global _from_settings
+    if setting in (SETTING, "SESSION_COOKIE_AGE"):
+        with _lock:
+            _from_settings = None
+
+
+setting_changed.connect(_settings_changed, dispatch_uid="dynamodb_sessions.django")
+
+
+def _off_loop(func: Callable[..., T]) -> Callable[..., Coroutine[Any, Any, T]]:
+    # The store is thread-safe, so its blocking calls need not queue behind the single
+    # thread that Django's thread-sensitive sync_to_async would pin them to.
+    return sync_to_async(func, thread_sensitive=False)
+
+
+class SessionStore(SessionBase):
+    """Django's session backend over a DynamoDB :class:`~dynamodb_sessions.SessionStore`.
+
+    Keeps the :class:`~dynamodb_sessions.Session` a load read (with its version) so that the
+    save of this request is versioned and merged.
+    """
+
+    if TYPE_CHECKING:  # Django internals the stubs leave out
+        _session_cache: dict[str, Any]
+
+        def _get_session(self, no_load: bool = False) -> dict[str, Any]: ...
+
+    def __init__(self, session_key: str | None = None) -> None:
+        super().__init__(session_key)
+        self._record: Session | None = None  # what the store holds for session_key
+        self._cleared = False
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def _validate_session_key(self, key: str | None) -> bool:
+        # Only ids of this library's shape (256 bits): any other cookie is absent, unread.
+        return is_well_formed(key)
+
+    def _get_new_session_key(self) -> str:
+        # No exists() probe: creates are conditional, so a clash can never overwrite.
+        return new_session_id()
+
+    async def _aget_new_session_key(self) -> str:
+        return new_session_id()
+
+    # -- the contract ----------------------------------------------------------------------
+
+    def load(self) -> dict[str, Any]:
+        """Read the session; an unknown, expired or corrupt one is empty and loses its key."""
+        store = get_store()
+        record = store.load(self.session_key)
+        data = record.to_dict()
+        if record.is_new or _is_past(_timeout(data, store)):
+            self._record, self._session_key = None, None
+            return {}
+        self._record = record
+        return data
+
+    def exists(self, session_key: str | None) -> bool:
+        """Tell whether ``session_key`` names a valid stored session."""
+        return session_key is not None and get_store().exists(session_key)
+
+    def create(self) -> None:
+        """Store the current data under a new key now (as Django's engines do)."""
+        while True:
+            self._session_key = self._get_new_session_key()
+            try:
+                self.save(must_create=True)
+            except CreateError:
+                continue
+            self.modified = True
+            return
+
+    def save(self, must_create: bool = False) -> None:
+        """Write the session: create only if absent (``must_create``, else ``CreateError``), or
+        update only if still stored (else ``UpdateError``), merging concurrent changes."""
+        if self.session_key is None:
+            return self.create()
+        data = self._get_session(no_load=must_create)
+        key = self.session_key
+        if key is None:  # the load just found the key unknown: this is a new session
+            return self.create()
+        store = get_store()
+        timeout = _timeout(data, store)
+        if _is_past(timeout):
+            if not must_create:
+                self.delete(key)
+            return None
+        if must_create:
+            record = Session(data, session_id=key)
+            self._fill(record, data, timeout)
+            try:
+                store.create(record, keep_id=True)
+            except SessionExistsError as exc:
+                raise CreateError from exc
+        else:
+            stored = self._record
+            if stored is None or stored.session_id != key:
+                # A clear() without a load left nothing to compare with: read what is stored.
+                stored = store.load(key)
+            if stored.stored is None:
+                raise UpdateError
+            record = Session(data, session_id=key, stored=stored.stored)
+            self._fill(record, data, timeout)
+            if store.save(record) is SaveOutcome.GONE:
+                self._record = None
+                raise UpdateError
+            # After a merge the record also holds other requests' keys; so must Django's copy,
+            # or a second save in this request would read them as deleted.
+            self._session_cache = record.to_dict()
+        self._record, self._cleared = record, False
+        return None
+
+    def delete(self, session_key: str | None = None) -> None:
+        """Delete the stored session ``session_key`` (default: this one); absent is fine."""
+        key = self.session_key if session_key is None else session_key
+        if key is None:
+            return
+        get_store().delete(key)
+        if self._record is not None and self._record.session_id == key:
+            self._record = None
+
+    def clear(self) -> None:
+        """Empty the session; the next save replaces the stored data instead of merging."""
+        super().clear()
+        self._cleared = True
+
+    @classmethod
+    def clear_expired(cls) -> None:
+        """Delete expired sessions (``manage.py clearsessions``); TTL does it too, but late."""
+        get_store().gc()
+
+    async def aload(self) -> dict[str, Any]:
+        """:meth:`load` on a worker thread."""
+        return await _off_loop(self.load)()
+
+    async def aexists(self, session_key: str | None) -> bool:
+        """:meth:`exists` on a worker thread."""
+        return await _off_loop(self.exists)(session_key)
+
+    async def acreate(self) -> None:
+        """:meth:`create` on a worker thread."""
+        await _off_loop(self.create)()
+
+    async def asave(self, must_create: bool = False) -> None:
+        """:meth:`save` on a worker thread."""
+        await _off_loop(self.save)(must_create)
+
+    async def adelete(self, session_key: str | None = None) -> None:
+        """:meth:`delete` on a worker thread."""
+        await _off_loop(self.delete)(session_key)
+
+    @classmethod
+    async def aclear_expired(cls) -> None:
+        """:meth:`clear_expired` on a worker thread."""
+        await _off_loop(cls.clear_expired)()
+
+    def _fill(self, record: Session, data: dict[str, Any], timeout: int | None) -> None:
+        record.cleared = self._cleared
+        record.timeout = timeout
+        user = data.get(AUTH_USER_KEY)
+        record.user_id = None if user is None else str(user)
+
+
+def _timeout(data: dict[str, Any], store: DynamoDBSessionStore) -> int | None:
+    """The idle timeout ``set_expiry()`` asked for: seconds, or the time left before a datetime
+    deadline; ``None`` (the default, SESSION_COOKIE_AGE) for no expiry or 0."""
+    expiry = data.get(EXPIRY_KEY)
+    if not expiry:
+        return None
+    if isinstance(expiry, str):
+        # Naive datetimes (USE_TZ = False) are local time, as timestamp() reads them.
+        return math.ceil(datetime.fromisoformat(expiry).timestamp() - store.clock())
+    return int(expiry)
+
+
+def _is_past(timeout: int | None) -> bool:
+    return timeout is not None and timeout <= 0

@@ -1,0 +1,57 @@
+"""Django's ``SessionMiddleware``, answering 503 when the session store is unavailable.
+
+Use it in ``MIDDLEWARE`` in place of Django's own
+(``"django.contrib.sessions.middleware.SessionMiddleware"``)::
+
+    MIDDLEWARE = [
+        ...,
+        "dynamodb_sessions.integrations.django.middleware.SessionMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        ...,
+    ]
+
+It behaves exactly as Django's, except that when DynamoDB is down, slow or throttling past
+botocore's retries (or the session is too busy: conflicts, lock wait), the answer is 503 with
+``Retry-After`` and no ``Set-Cookie``, so the user keeps their cookie and their session. With
+Django's own middleware the same failure is a 500. A failure while loading (in the view, on
+first use of ``request.session``) and while saving (after the view) are both covered.
+"""
+
+from __future__ import annotations
+
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
+from django.http import HttpRequest, HttpResponse
+
+from ..._core.lifecycle import RETRY_LATER, UNAVAILABLE_BODY, unavailable_headers
+
+__all__ = ["SessionMiddleware", "unavailable"]
+
+_FAILED = "_dynamodb_sessions_unavailable"
+
+
+class SessionMiddleware(DjangoSessionMiddleware):
+    """Django's session middleware with the store's outages answered by 503."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        """Save the session as Django does; a store outage turns the answer into a 503."""
+        if getattr(request, _FAILED, False):
+            return response  # the 503 of process_exception: nothing to save, no cookie to set
+        try:
+            return super().process_response(request, response)
+        except RETRY_LATER:
+            return unavailable()
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """A store outage while the view used the session: 503 (others: Django's handling)."""
+        if isinstance(exception, RETRY_LATER):
+            setattr(request, _FAILED, True)
+            return unavailable()
+        return None
+
+
+def unavailable() -> HttpResponse:
+    """A 503 with ``Retry-After``, setting no cookie."""
+    response = HttpResponse(UNAVAILABLE_BODY, status=503)
+    for name, value in unavailable_headers():
+        response[name] = value
+    return response
