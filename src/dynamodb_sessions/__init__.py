@@ -6,28 +6,40 @@ every read, and session ids hashed at rest. This module imports no web framework
 """
 
 from ._core.flows import SaveOutcome
+from ._core.gc import GCReport
 from ._core.items import StoredState
 from ._core.lifecycle import CookieAction, CookieUpdate
 from ._core.table import TableReport
+from ._core.users import UserSession
 from .codec import Codec, JSONSerializer, Serializer
-from .config import Attributes, Connection, CookieSettings, StoreConfig, is_enabled
+from .config import (
+    Attributes,
+    Connection,
+    CookieSettings,
+    LockSettings,
+    StoreConfig,
+    is_enabled,
+)
 from .exceptions import (
     BackendError,
     BackendUnavailableError,
     ConfigurationError,
     CorruptSessionError,
     SessionConflictError,
+    SessionDecryptionError,
     SessionError,
     SessionExistsError,
+    SessionLockError,
     SessionTooLargeError,
     TableNotFoundError,
 )
 from .session import Session
-from .store import SessionStore, make_client
+from .store import AsyncSessionStore, SessionStore, make_async_client, make_client
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncSessionStore",
     "Attributes",
     "BackendError",
     "BackendUnavailableError",
@@ -38,20 +50,26 @@ __all__ = [
     "CookieSettings",
     "CookieUpdate",
     "CorruptSessionError",
+    "GCReport",
     "JSONSerializer",
+    "LockSettings",
     "SaveOutcome",
     "Serializer",
     "Session",
     "SessionConflictError",
+    "SessionDecryptionError",
     "SessionError",
     "SessionExistsError",
+    "SessionLockError",
     "SessionStore",
     "SessionTooLargeError",
     "StoreConfig",
     "StoredState",
     "TableNotFoundError",
     "TableReport",
+    "UserSession",
     "__version__",
     "is_enabled",
+    "make_async_client",
     "make_client",
 ]

@@ -1,14 +1,23 @@
-"""The session store: the core's flows carried out with botocore.
+"""The session stores: the core's flows carried out with botocore (sync) or aiobotocore (async).
 
 This is the only module that touches botocore. Each public method is one call of a sans-IO flow
-(``_core/flows.py``) through :meth:`SessionStore._run`, the driver, which performs each step and
-maps botocore's errors to this library's (keeping the AWS code, chaining the cause).
+(``_core/flows.py``) through a driver, which performs each step and maps botocore's errors to
+this library's (keeping the AWS code, chaining the cause). :class:`SessionStore` and
+:class:`AsyncSessionStore` have the same methods; their drivers (``_run``/``_call``) mirror each
+other and differ only by ``await``. aiobotocore is imported only when an async store first needs
+a client.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
+import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import botocore.session
@@ -16,6 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectionClosedError,
     HTTPClientError,
     NoRegionError,
 )
@@ -23,11 +33,14 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from ._core import flows
+from ._core import flows, users
+from ._core import gc as gc_flows
 from ._core import table as table_flows
 from ._core.flows import Call, Failed, Flow, SaveOutcome, Sleep
+from ._core.gc import GCReport, PageHook
 from ._core.lifecycle import CookieUpdate
 from ._core.table import TableReport
+from ._core.users import UserSession
 from .codec import Codec
 from .config import REGION_ENVS, Connection, StoreConfig
 from .exceptions import (
@@ -42,6 +55,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 T = TypeVar("T")
+ConfigT = TypeVar("ConfigT", bound=Config)
+StoreT = TypeVar("StoreT", bound="_BaseStore")
 Clock = Callable[[], float]
 
 # Codes that mean "try again later" rather than "this request is wrong"; botocore has already
@@ -58,31 +73,103 @@ UNAVAILABLE_CODES = frozenset(
 )
 
 
+def client_config(connection: Connection, kind: type[ConfigT] = Config) -> ConfigT:  # type: ignore[assignment]
+    """The client configuration of ``connection``: short timeouts, ``standard`` retries.
+
+    ``kind`` is botocore's ``Config`` or a subclass of it (aiobotocore's ``AioConfig``), so the
+    sync and the async client are configured alike.
+    """
+    return kind(
+        connect_timeout=connection.connect_timeout,
+        read_timeout=connection.read_timeout,
+        # total_max_attempts counts the first attempt; botocore's "max_attempts" key would
+        # count retries only and make one more attempt than configured.
+        retries={"mode": "standard", "total_max_attempts": connection.max_attempts},
+    )
+
+
+RESPONSE_GUARD = "dynamodb-sessions-response-guard"
+
+
+def guard_responses(client: Any) -> None:
+    """Make ``client`` refuse a DynamoDB response that arrived incomplete.
+
+    botocore takes a response whose connection was cut after the status line for a complete,
+    empty one (a GetItem that "found nothing"), and once its retries on a bad CRC32 run out it
+    parses the truncated body anyway. A session store must not read either as "no session"
+    (that would replace the user's session with an empty one), so a response without framing
+    (no Content-Length, not chunked), with a body of another length than announced, or with an
+    ``x-amz-crc32`` that does not match raises botocore's ``ConnectionClosedError``, which the
+    store reports as :class:`BackendUnavailableError`. Registered once per client; the sync and
+    the async store both call it on their client (made or injected).
+    """
+    endpoint = client.meta.endpoint_url
+
+    def check(response_dict: dict[str, Any], **_: Any) -> None:
+        headers, body = response_dict["headers"], response_dict["body"]
+        if not isinstance(body, (bytes, bytearray)):
+            return  # a streaming body (no DynamoDB operation has one)
+        length = headers.get("content-length")
+        if length is None:
+            complete = "chunked" in headers.get("transfer-encoding", "").lower()
+        else:
+            complete = length.strip().isdigit() and int(length) == len(body)
+        crc = headers.get("x-amz-crc32")
+        if complete and crc is not None:
+            complete = crc.strip().isdigit() and int(crc) == zlib.crc32(body)
+        if not complete:
+            raise ConnectionClosedError(endpoint_url=endpoint)
+
+    client.meta.events.register("before-parse.dynamodb", check, unique_id=RESPONSE_GUARD)
+
+
+def client_arguments(connection: Connection) -> dict[str, Any]:
+    """The ``create_client`` keywords (besides the config) for ``connection``."""
+    return {
+        "region_name": connection.region,
+        "endpoint_url": connection.endpoint_url,
+        "aws_access_key_id": connection.access_key,
+        "aws_secret_access_key": connection.secret_key,
+    }
+
+
 def make_client(connection: Connection) -> DynamoDBClient:
     """Create the botocore DynamoDB client a store reuses for every request.
 
     Retries use botocore's ``standard`` mode; timeouts are short so an outage fails fast.
     Without explicit keys botocore's default credential chain applies (env, profile, IAM role).
     """
-    config = Config(
-        connect_timeout=connection.connect_timeout,
-        read_timeout=connection.read_timeout,
-        retries={"mode": "standard", "max_attempts": connection.max_attempts},
-    )
     try:
         client: DynamoDBClient = botocore.session.get_session().create_client(  # type: ignore[assignment]
-            "dynamodb",
-            region_name=connection.region,
-            endpoint_url=connection.endpoint_url,
-            aws_access_key_id=connection.access_key,
-            aws_secret_access_key=connection.secret_key,
-            config=config,
+            "dynamodb", config=client_config(connection), **client_arguments(connection)
         )
     except NoRegionError:
-        raise ConfigurationError(
-            f"no AWS region: set {REGION_ENVS[0]} (or {', '.join(REGION_ENVS[1:])})"
-        ) from None
+        raise _no_region() from None
     return client
+
+
+def make_async_client(connection: Connection) -> Any:
+    """Create the aiobotocore DynamoDB client, configured as :func:`make_client` does.
+
+    Returns aiobotocore's async context manager: ``async with make_async_client(c) as client``.
+    Needs the ``async`` extra.
+    """
+    try:
+        from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
+        from aiobotocore.session import get_session  # type: ignore[import-untyped]
+    except ImportError:
+        raise ConfigurationError(
+            'the async store needs aiobotocore: pip install "dynamodb-sessions[async]"'
+        ) from None
+    return get_session().create_client(
+        "dynamodb", config=client_config(connection, AioConfig), **client_arguments(connection)
+    )
+
+
+def _no_region() -> ConfigurationError:
+    return ConfigurationError(
+        f"no AWS region: set {REGION_ENVS[0]} (or {', '.join(REGION_ENVS[1:])})"
+    )
 
 
 def backend_error(exc: Exception, operation: str) -> BackendError:
@@ -91,7 +178,8 @@ def backend_error(exc: Exception, operation: str) -> BackendError:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", "Unknown"))
         message = str(error.get("Message", ""))
-        if code in UNAVAILABLE_CODES:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in UNAVAILABLE_CODES or status >= 500:  # any server-side failure: retry later
             return BackendUnavailableError(message, code=code, operation=operation)
         if code == table_flows.NOT_FOUND:
             return TableNotFoundError(message, code=code, operation=operation)
@@ -101,11 +189,51 @@ def backend_error(exc: Exception, operation: str) -> BackendError:
     return kind(str(exc), code=type(exc).__name__, operation=operation)
 
 
-class SessionStore:
+def step_failure(step: Call, exc: ClientError | BotoCoreError) -> Failed:
+    """What a driver makes of a failed ``step``: :class:`Failed` for an error code the flow
+    handles itself; else this library's exception is raised, chained to ``exc``."""
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in step.handles:
+            return Failed(code)
+    raise backend_error(exc, step.operation) from exc
+
+
+class _BaseStore:
+    """What the sync and the async store share: configuration, codec, clock, construction."""
+
+    def __init__(
+        self, config: StoreConfig, *, codec: Codec | None = None, clock: Clock = time.time
+    ) -> None:
+        self.config = config
+        codec = codec or Codec(compress_threshold=config.compress_threshold)
+        if config.encryption_keys and codec.keyring is None:
+            from .crypto import Keyring  # imports cryptography: only when encryption is on
+
+            codec = dataclasses.replace(
+                codec,
+                keyring=Keyring(config.encryption_keys),
+                accept_plaintext=config.accept_unencrypted,
+            )
+        self.codec = codec
+        self.clock = clock
+
+    @classmethod
+    def from_env(cls: type[StoreT], **overrides: Any) -> StoreT:
+        """A store configured by :meth:`StoreConfig.from_env`; keywords override the environment."""
+        return cls(StoreConfig.from_env(**overrides))
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+
+class SessionStore(_BaseStore):
     """Sessions in a DynamoDB table, through botocore (synchronous).
 
     One store (and its one botocore client, which is thread-safe) serves every request of a
-    process. ``clock`` returns epoch seconds and exists for tests.
+    process. ``clock`` returns epoch seconds and exists for tests. :meth:`close` (or ``with
+    store:``) releases the connections of a client the store made; an injected ``client`` is
+    the caller's to close.
     """
 
     def __init__(
@@ -116,15 +244,26 @@ class SessionStore:
         codec: Codec | None = None,
         clock: Clock = time.time,
     ) -> None:
-        self.config = config
+        super().__init__(config, codec=codec, clock=clock)
+        self._owns_client = client is None
         self.client = client if client is not None else make_client(config.connection)
-        self.codec = codec or Codec(compress_threshold=config.compress_threshold)
-        self.clock = clock
+        guard_responses(self.client)
 
-    @classmethod
-    def from_env(cls, **overrides: Any) -> SessionStore:
-        """A store configured by :meth:`StoreConfig.from_env`; keywords override the environment."""
-        return cls(StoreConfig.from_env(**overrides))
+    def __enter__(self) -> SessionStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the connections of the client this store made (not an injected one)."""
+        if self._owns_client:
+            self.client.close()
 
     def load(self, session_id: str | None) -> Session:
         """Return the session ``session_id`` names, or a new empty one (see :func:`flows.load`)."""
@@ -160,6 +299,35 @@ class SessionStore:
             flows.finish(self.config, self.codec, session, self._now(), always_save=always_save)
         )
 
+    def release(self, session: Session) -> None:
+        """Lock mode: give up the session's lock without writing (a request that failed)."""
+        self._run(flows.release(self.config, session))
+
+    def gc(
+        self, *, segments: int = 4, dry_run: bool = False, progress: PageHook | None = None
+    ) -> GCReport:
+        """Delete expired items: a parallel scan of ``segments`` segments (one thread each).
+
+        Each delete is conditional on the item still being expired, so a session refreshed
+        after the scan saw it is kept. ``dry_run`` only counts; ``progress`` is called with
+        the running total after each scanned page.
+        """
+        tally = gc_flows.Tally(segments, dry_run, progress)
+        work = gc_flows.segment_flows(
+            self.config, self._now(), segments, dry_run=dry_run, on_page=tally.add
+        )
+        with ThreadPoolExecutor(min(segments, 32), thread_name_prefix="sessions-gc") as pool:
+            list(pool.map(self._run, work))
+        return tally.total
+
+    def list_user_sessions(self, user_id: str) -> list[UserSession]:
+        """Every stored session of ``user_id`` (by the user index; see :mod:`._core.users`)."""
+        return self._run(users.list_sessions(self.config, user_id, self._now()))
+
+    def revoke_user(self, user_id: str) -> int:
+        """Log ``user_id`` out everywhere: delete all their sessions; return how many."""
+        return self._run(users.revoke(self.config, user_id, self._now()))
+
     def create_table(
         self,
         *,
@@ -181,9 +349,6 @@ class SessionStore:
         """Report whether the table exists, has the right key, and has TTL on."""
         return self._run(table_flows.check(self.config))
 
-    def _now(self) -> int:
-        return int(self.clock())
-
     def _run(self, flow: Flow[T]) -> T:
         reply: Any = None
         while True:
@@ -200,10 +365,170 @@ class SessionStore:
     def _call(self, step: Call) -> Any:
         try:
             return getattr(self.client, step.operation)(**step.params)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in step.handles:
-                return Failed(code)
-            raise backend_error(exc, step.operation) from exc
-        except BotoCoreError as exc:
-            raise backend_error(exc, step.operation) from exc
+        except (ClientError, BotoCoreError) as exc:
+            return step_failure(step, exc)
+
+
+class AsyncSessionStore(_BaseStore):
+    """Sessions in a DynamoDB table, through aiobotocore (asyncio): :class:`SessionStore`'s
+    methods, each a coroutine, running the same core flows.
+
+    The client's lifecycle: without an injected ``client`` the store opens its aiobotocore
+    client on first use, inside the running event loop, and keeps it for every later request;
+    ``await store.close()`` (or leaving ``async with store:``) closes it, and a later call opens
+    a new one. Close it in the application's shutdown (FastAPI/Starlette ``lifespan``). An
+    injected ``client`` (from ``async with make_async_client(...)``) is the caller's to close.
+    One store serves one event loop.
+    """
+
+    def __init__(
+        self,
+        config: StoreConfig,
+        *,
+        client: Any = None,
+        codec: Codec | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        super().__init__(config, codec=codec, clock=clock)
+        self.client: Any = client
+        if client is not None:
+            guard_responses(client)
+        self._owned: AsyncExitStack | None = None
+        self._opening = asyncio.Lock()
+
+    async def __aenter__(self) -> AsyncSessionStore:
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the client this store opened (not an injected one)."""
+        owned, self._owned = self._owned, None
+        if owned is not None:
+            self.client = None
+            await owned.aclose()
+
+    async def load(self, session_id: str | None) -> Session:
+        """Return the session ``session_id`` names, or a new empty one (see :func:`flows.load`)."""
+        return await self._run(flows.load(self.config, self.codec, session_id, self._now()))
+
+    async def exists(self, session_id: str) -> bool:
+        """Tell whether ``session_id`` names a valid stored session."""
+        return await self._run(flows.exists(self.config, session_id, self._now()))
+
+    async def create(self, session: Session, *, keep_id: bool = False) -> None:
+        """Store a new session (never overwriting; see :func:`flows.create`)."""
+        await self._run(
+            flows.create(self.config, self.codec, session, self._now(), keep_id=keep_id)
+        )
+
+    async def save(self, session: Session) -> SaveOutcome:
+        """Write the session's changes, merging with concurrent writers (see :func:`flows.save`)."""
+        return await self._run(flows.save(self.config, self.codec, session, self._now()))
+
+    async def touch(self, session: Session) -> None:
+        """Refresh a stored session's expiry without rewriting its data."""
+        await self._run(flows.touch(self.config, session, self._now()))
+
+    async def delete(self, session_id: str) -> None:
+        """Delete the stored session ``session_id`` (absent is fine)."""
+        await self._run(flows.delete(self.config, session_id))
+
+    async def rotate(self, session: Session) -> None:
+        """Move the session to a new id now, keeping its data; the old id stops working."""
+        await self._run(flows.rotate(self.config, self.codec, session, self._now()))
+
+    async def finish(self, session: Session, *, always_save: bool = False) -> CookieUpdate:
+        """End a request: write what the lifecycle decides and return the cookie change."""
+        return await self._run(
+            flows.finish(self.config, self.codec, session, self._now(), always_save=always_save)
+        )
+
+    async def release(self, session: Session) -> None:
+        """Lock mode: give up the session's lock without writing (a request that failed)."""
+        await self._run(flows.release(self.config, session))
+
+    async def gc(
+        self, *, segments: int = 4, dry_run: bool = False, progress: PageHook | None = None
+    ) -> GCReport:
+        """Delete expired items: a parallel scan of ``segments`` segments (one task each).
+
+        See :meth:`SessionStore.gc`.
+        """
+        tally = gc_flows.Tally(segments, dry_run, progress)
+        work = gc_flows.segment_flows(
+            self.config, self._now(), segments, dry_run=dry_run, on_page=tally.add
+        )
+        await asyncio.gather(*(self._run(flow) for flow in work))
+        return tally.total
+
+    async def list_user_sessions(self, user_id: str) -> list[UserSession]:
+        """Every stored session of ``user_id`` (by the user index; see :mod:`._core.users`)."""
+        return await self._run(users.list_sessions(self.config, user_id, self._now()))
+
+    async def revoke_user(self, user_id: str) -> int:
+        """Log ``user_id`` out everywhere: delete all their sessions; return how many."""
+        return await self._run(users.revoke(self.config, user_id, self._now()))
+
+    async def create_table(
+        self,
+        *,
+        read_capacity: int | None = None,
+        write_capacity: int | None = None,
+        wait_seconds: float = 300.0,
+    ) -> TableReport:
+        """Create the table if needed (on-demand unless capacities are given), wait, enable TTL."""
+        return await self._run(
+            table_flows.ensure(
+                self.config,
+                read_capacity=read_capacity,
+                write_capacity=write_capacity,
+                wait_seconds=wait_seconds,
+            )
+        )
+
+    async def check_table(self) -> TableReport:
+        """Report whether the table exists, has the right key, and has TTL on."""
+        return await self._run(table_flows.check(self.config))
+
+    async def _open(self) -> Any:
+        # The lock keeps concurrent first requests from opening a client each.
+        async with self._opening:
+            if self.client is None:
+                owned = AsyncExitStack()
+                try:
+                    self.client = await owned.enter_async_context(
+                        make_async_client(self.config.connection)
+                    )
+                    guard_responses(self.client)
+                except NoRegionError:
+                    raise _no_region() from None
+                self._owned = owned
+        return self.client
+
+    async def _run(self, flow: Flow[T]) -> T:
+        reply: Any = None
+        while True:
+            try:
+                step = flow.send(reply)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            if isinstance(step, Sleep):
+                await asyncio.sleep(step.seconds)
+                reply = self.clock()
+                continue
+            reply = await self._call(step)
+
+    async def _call(self, step: Call) -> Any:
+        client = self.client if self.client is not None else await self._open()
+        try:
+            return await getattr(client, step.operation)(**step.params)
+        except (ClientError, BotoCoreError) as exc:
+            return step_failure(step, exc)

@@ -1,0 +1,175 @@
+"""The Flask integration beyond the shared scenario: Flask's value types, its cookie settings,
+permanent sessions, the extension's configuration. Against the real local engines."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+from flask import Flask, session
+from markupsafe import Markup
+
+from dynamodb_sessions import Codec, ConfigurationError, SessionStore, StoreConfig
+from dynamodb_sessions.integrations.flask import DynamoDBSessions, FlaskSession, TaggedJSON
+
+
+@pytest.fixture
+def flask_store(config, clock):
+    with SessionStore(config, codec=Codec(serializer=TaggedJSON()), clock=clock) as store:
+        yield store
+
+
+def make_app(store: SessionStore, **settings: object) -> Flask:
+    app = Flask(__name__)
+    app.config.update(PERMANENT_SESSION_LIFETIME=store.config.timeout, **settings)
+    DynamoDBSessions(app, store=store)
+
+    @app.get("/set/<key>/<value>")
+    def set_value(key: str, value: str) -> str:
+        session[key] = value
+        return "ok"
+
+    @app.get("/permanent")
+    def make_permanent() -> str:
+        session.permanent = True
+        return "ok"
+
+    @app.get("/read")
+    def read() -> dict[str, object]:
+        return {"data": session.to_dict(), "new": session.new}
+
+    return app
+
+
+def session_cookie(response, name="session"):
+    return [c for c in response.headers.getlist("Set-Cookie") if c.startswith(f"{name}=")]
+
+
+def test_flasks_tagged_json_types_round_trip(flask_store):
+    app = make_app(flask_store)
+    when = datetime(2026, 11, 26, 12, 30, 15, tzinfo=timezone.utc)
+    values = {
+        "tuple": (1, "two", 3.0),
+        "bytes": b"\x00\xffraw",
+        "when": when,
+        "uuid": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        "markup": Markup("<b>bold</b>"),
+        "nested": {" t": ["a tag-like key"], "list": [(1, 2)]},
+    }
+
+    @app.get("/put")
+    def put() -> str:
+        session.update(values)
+        return "ok"
+
+    @app.get("/check")
+    def check() -> str:
+        for key, value in values.items():
+            assert session[key] == value and type(session[key]) is type(value), key
+        return "same"
+
+    client = app.test_client()
+    client.get("/put")
+    assert client.get("/check").text == "same"
+
+
+def test_a_permanent_session_gets_a_lasting_cookie_others_a_browser_session_one(flask_store):
+    client = make_app(flask_store).test_client()
+    (cookie,) = session_cookie(client.get("/set/a/1"))
+    assert "Expires" not in cookie and "Max-Age" not in cookie
+    (cookie,) = session_cookie(client.get("/permanent"))
+    assert f"Max-Age={flask_store.config.timeout}" in cookie and "Expires=" in cookie
+    assert client.get("/read").json == {"data": {"a": "1", "_permanent": True}, "new": False}
+
+
+def test_flasks_cookie_settings_shape_the_cookie(flask_store):
+    app = make_app(
+        flask_store,
+        SESSION_COOKIE_NAME="sid",
+        SESSION_COOKIE_DOMAIN="example.org",
+        SESSION_COOKIE_PATH="/app",
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_HTTPONLY=False,
+        SESSION_COOKIE_SAMESITE="Strict",
+    )
+    (cookie,) = session_cookie(app.test_client().get("/set/a/1"), "sid")
+    assert "Domain=example.org" in cookie and "Path=/app" in cookie
+    assert "Secure" in cookie and "SameSite=Strict" in cookie and "HttpOnly" not in cookie
+
+
+def test_a_new_session_says_so_and_in_place_changes_need_modified(flask_store):
+    app = make_app(flask_store)
+
+    @app.get("/cart")
+    def cart() -> str:
+        session.setdefault("cart", [])
+        session["cart"].append("apple")  # invisible to the session...
+        session.modified = True  # ...so the view says it, as in Flask
+        return "ok"
+
+    client = app.test_client()
+    assert client.get("/read").json == {"data": {}, "new": True}
+    client.get("/cart")
+    client.get("/cart")
+    assert client.get("/read").json == {"data": {"cart": ["apple", "apple"]}, "new": False}
+
+
+def test_a_read_only_session_is_refreshed_once_touch_after_has_passed(flask_store, clock, call_log):
+    app = make_app(flask_store)
+    client = app.test_client()
+    client.get("/permanent")
+    calls = call_log().attach(flask_store.client)
+    response = client.get("/read")
+    assert calls == ["GetItem"] and session_cookie(response) == []
+    calls.clear()
+    clock.advance(flask_store.config.timeout * flask_store.config.touch_after)
+    response = client.get("/read")
+    assert calls == ["GetItem", "UpdateItem"]  # a small update, not a rewrite
+    (cookie,) = session_cookie(response)  # the cookie's expiry slides with it
+    assert f"Max-Age={flask_store.config.timeout}" in cookie
+
+
+def test_the_extension_builds_a_store_per_app_from_env_and_app_config(engine, monkeypatch):
+    monkeypatch.setenv("AWS_DYNAMODB_SESSION_TABLE", "from-env")
+    monkeypatch.setenv("AWS_DYNAMODB_ENDPOINT", engine.endpoint)
+    monkeypatch.setenv("AWS_REGION_NAME", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY", "local")
+    monkeypatch.setenv("AWS_SECRET_KEY", "local")
+    sessions = DynamoDBSessions()
+    one, two = Flask("one"), Flask("two")
+    one.config["PERMANENT_SESSION_LIFETIME"] = 3600
+    two.config.update(
+        SESSION_REFRESH_EACH_REQUEST=False,
+        DYNAMODB_SESSIONS={"table": "from-app-config", "key_prefix": "two:"},
+    )
+    sessions.init_app(one)
+    sessions.init_app(two)
+    first, second = one.extensions["dynamodb_sessions"], two.extensions["dynamodb_sessions"]
+    with first, second:
+        assert (first.config.table, first.config.timeout) == ("from-env", 3600)
+        assert first.config.touch_after == StoreConfig(table="t").touch_after
+        assert first.config.connection.endpoint_url == engine.endpoint
+        assert (second.config.table, second.config.key_prefix) == ("from-app-config", "two:")
+        assert second.config.timeout == 31 * 24 * 3600  # Flask's default lifetime
+        assert second.config.touch_after == 1.0  # reads never move the expiry
+        assert isinstance(second.codec.serializer, TaggedJSON)
+        assert first.client is not second.client
+
+
+def test_the_extension_refuses_a_second_timeout(flask_store, monkeypatch):
+    app = Flask(__name__)  # PERMANENT_SESSION_LIFETIME: 31 days; the store's timeout: 14
+    with pytest.raises(ConfigurationError, match="PERMANENT_SESSION_LIFETIME"):
+        DynamoDBSessions(app, store=flask_store)
+    monkeypatch.setenv("AWS_DYNAMODB_SESSION_TABLE", "t")
+    app.config["DYNAMODB_SESSIONS"] = {"timeout": 60}
+    with pytest.raises(ConfigurationError, match="PERMANENT_SESSION_LIFETIME"):
+        DynamoDBSessions(app)
+
+
+def test_the_session_is_flasks_kind_of_session(flask_store):
+    app = make_app(flask_store)
+    with app.test_request_context("/"):
+        app.preprocess_request()
+        assert isinstance(session._get_current_object(), FlaskSession)
+        assert not session.is_loaded  # opened, not yet loaded
