@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
+from ._core.gc import GCReport
 from ._core.table import TableReport
 from .config import StoreConfig
 from .exceptions import BackendError, ConfigurationError
@@ -42,6 +44,9 @@ def print_report(report: TableReport, out: TextIO) -> int:
         ttl = "no TTL API on this engine" if report.ttl is None else report.ttl
         attribute = f" on {report.ttl_attribute!r}" if report.ttl_attribute else ""
         print(f"TTL: {ttl}{attribute}", file=out)
+        if report.user_index is not None:
+            index = report.user_index_status or "missing"
+            print(f"user index {report.user_index!r}: {index}", file=out)
     for note in report.notes:
         print(f"note: {note}", file=out)
     for problem in report.problems:
@@ -66,6 +71,85 @@ def cmd_create_table(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     """Check that the table exists, has the right key and collects expired items."""
     return print_report(store_from_args(args).check_table(), out)
+
+
+def cmd_gc(args: argparse.Namespace, out: TextIO) -> int:
+    """Delete expired sessions (parallel scan; each delete conditional on still expired)."""
+    progress = _ProgressLine(sys.stderr) if sys.stderr.isatty() and out is sys.stdout else None
+    report = store_from_args(args).gc(
+        segments=args.segments, dry_run=args.dry_run, progress=progress
+    )
+    if progress is not None:
+        progress.done()
+    print(report.summary(), file=out)
+    return OK
+
+
+def cmd_sessions_list(args: argparse.Namespace, out: TextIO) -> int:
+    """List a user's stored sessions (storage keys: the ids themselves are never stored)."""
+    sessions = store_from_args(args).list_user_sessions(args.user)
+    for session in sessions:
+        state = "active" if session.active else "expired"
+        print(f"{session.key}  {state}  last used {_when(session.accessed)}", file=out)
+    print(f"{len(sessions)} session(s) of user {args.user!r}", file=out)
+    return OK
+
+
+def cmd_sessions_revoke(args: argparse.Namespace, out: TextIO) -> int:
+    """Log a user out everywhere: delete all their sessions."""
+    deleted = store_from_args(args).revoke_user(args.user)
+    print(f"revoked {deleted} session(s) of user {args.user!r}", file=out)
+    return OK
+
+
+class _ProgressLine:
+    """A one-line progress display on a terminal (rewritten in place with a carriage return)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def __call__(self, total: GCReport) -> None:
+        self.stream.write(
+            f"\rsegments {total.segments_done}/{total.segments}  scanned {total.scanned}  "
+            f"expired {total.expired}  deleted {total.deleted}"
+        )
+        self.stream.flush()
+
+    def done(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def _when(epoch: int | None) -> str:
+    if epoch is None:
+        return "unknown"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
+
+
+def cmd_iam_policy(args: argparse.Namespace, out: TextIO) -> int:
+    """Print the least-privilege IAM policy for the table (JSON)."""
+    import json
+    import os
+
+    from . import config as env_names
+    from .iam import iam_policy
+
+    table = args.table or os.environ.get(env_names.TABLE_ENV)
+    if not table:
+        raise ConfigurationError(f"name the table: --table or {env_names.TABLE_ENV}")
+    region = args.region or next(
+        (os.environ[n] for n in env_names.REGION_ENVS if os.environ.get(n)), "*"
+    )
+    policy = iam_policy(
+        table,
+        region=region,
+        account=args.account,
+        user_index=None if args.no_user_index else StoreConfig.user_index,
+        gc=args.with_gc,
+        admin=args.with_admin,
+    )
+    print(json.dumps(policy, indent=2), file=out)
+    return OK
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
@@ -97,6 +181,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", parents=[common], help="check the table is fit for sessions")
     check.set_defaults(handler=cmd_check)
+
+    gc = sub.add_parser("gc", parents=[common], help="delete expired sessions (any engine)")
+    gc.add_argument("--segments", type=int, default=4, help="parallel scan segments (4)")
+    gc.add_argument("--dry-run", action="store_true", help="count expired items, delete none")
+    gc.set_defaults(handler=cmd_gc)
+
+    sessions = sub.add_parser("sessions", help="a user's sessions: list, or log out everywhere")
+    actions = sessions.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", parents=[common], help="list a user's sessions")
+    listing.add_argument("--user", required=True, help="the user id the sessions carry")
+    listing.set_defaults(handler=cmd_sessions_list)
+    revoke = actions.add_parser("revoke", parents=[common], help="revoke all of a user's sessions")
+    revoke.add_argument("--user", required=True, help="the user id the sessions carry")
+    revoke.set_defaults(handler=cmd_sessions_revoke)
+
+    iam = sub.add_parser("iam-policy", help="print the least-privilege IAM policy (JSON)")
+    iam.add_argument("--table", help="table name (default: $AWS_DYNAMODB_SESSION_TABLE)")
+    iam.add_argument("--region", help="region in the ARNs (default: $AWS_REGION_NAME, else *)")
+    iam.add_argument("--account", default="*", help="AWS account id in the ARNs (default *)")
+    iam.add_argument("--with-gc", action="store_true", help="add Scan, for `gc` / clearsessions")
+    iam.add_argument(
+        "--with-admin", action="store_true", help="add what `create-table` and `check` call"
+    )
+    iam.add_argument(
+        "--no-user-index", action="store_true", help="leave out Query on the user index"
+    )
+    iam.set_defaults(handler=cmd_iam_policy)
 
     demo = sub.add_parser("demo", help="run a demo web app on an embedded local engine")
     demo.add_argument("--host", default="127.0.0.1", help="address to serve on (loopback)")

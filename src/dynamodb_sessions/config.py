@@ -11,6 +11,8 @@ The environment names are those of the PHP module this library succeeds
 ``AWS_SECRET_KEY``                 else botocore's default chain (env, profile, IAM role)
 ``AWS_DYNAMODB_SESSION_LIFETIME``  seconds an idle item stays in the table before it may be
                                    collected (GC lifetime); never shorter than the timeout
+``AWS_DYNAMODB_SESSION_KEYS``      encryption at rest: comma-separated base64 keys, newest
+                                   first (see :mod:`dynamodb_sessions.crypto`)
 =================================  =====================================================
 """
 
@@ -22,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .crypto import parse_keys
 from .exceptions import ConfigurationError
 
 TABLE_ENV = "AWS_DYNAMODB_SESSION_TABLE"
@@ -30,6 +33,7 @@ ENDPOINT_ENVS = ("AWS_DYNAMODB_ENDPOINT", "AWS_ENDPOINT_URL_DYNAMODB")
 ACCESS_KEY_ENV = "AWS_ACCESS_KEY"
 SECRET_KEY_ENV = "AWS_SECRET_KEY"
 LIFETIME_ENV = "AWS_DYNAMODB_SESSION_LIFETIME"
+KEYS_ENV = "AWS_DYNAMODB_SESSION_KEYS"
 
 TWO_WEEKS = 14 * 24 * 3600  # Django's SESSION_COOKIE_AGE default; a familiar idle timeout
 DYNAMODB_ITEM_LIMIT = 400 * 1024
@@ -47,6 +51,8 @@ class Attributes:
     timeout: str = "timeout"  # idle timeout in force for this item (seconds)
     version: str = "version"  # bumped by every data write; guards conditional saves
     user: str = "user_id"  # optional identity the session belongs to
+    lock_owner: str = "lock_owner"  # lock mode: the request holding the lease
+    lock_expires: str = "lock_expires"  # lock mode: when the lease ends (epoch seconds)
 
     def __post_init__(self) -> None:
         names = dataclasses.astuple(self)
@@ -68,7 +74,7 @@ class Connection:
     secret_key: str | None = None
     connect_timeout: float = 1.0
     read_timeout: float = 1.0
-    max_attempts: int = 3
+    max_attempts: int = 3  # attempts in all, the first included (botocore's total_max_attempts)
 
     def __post_init__(self) -> None:
         if (self.access_key is None) != (self.secret_key is None):
@@ -83,6 +89,27 @@ class Connection:
 
 
 @dataclass(frozen=True)
+class LockSettings:
+    """Lock mode: a lease lock serialises the requests of one session.
+
+    A request holds the session's lock from load to the end of the request. ``lease`` (whole
+    seconds) bounds how long a crashed holder keeps it, so it must exceed the longest request;
+    a waiter polls every ``poll`` seconds and gives up with
+    :class:`~dynamodb_sessions.SessionLockError` after ``wait`` seconds of waiting in total.
+    """
+
+    lease: int = 10
+    wait: float = 5.0
+    poll: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.lease < 1:
+            raise ConfigurationError(f"lock lease must be at least 1 second: {self.lease}")
+        if self.wait < 0 or self.poll <= 0:
+            raise ConfigurationError("lock wait must be >= 0 and poll > 0 seconds")
+
+
+@dataclass(frozen=True)
 class StoreConfig:
     """Everything the session store needs to decide; validated on construction.
 
@@ -90,6 +117,12 @@ class StoreConfig:
     ``gc_lifetime`` sets the item's TTL and defaults to ``timeout``; it may not be shorter.
     ``touch_after`` is the part of ``timeout`` that must pass before an unmodified session's
     expiry is refreshed by a small update (no write at all before that).
+    ``lock`` turns lock mode on (see :class:`LockSettings`); without it concurrent requests
+    merge their changes per key. ``user_index`` names the global secondary index on the user
+    attribute that lists and revokes a user's sessions (``None``: no index, no revocation).
+    ``encryption_keys`` (base64 strings or raw bytes, newest first; ``AWS_DYNAMODB_SESSION_KEYS``)
+    turn on encryption at rest (the ``crypto`` extra; see :mod:`dynamodb_sessions.crypto`).
+    ``accept_unencrypted`` lets an encrypting store still read items written before it did.
     """
 
     table: str
@@ -102,8 +135,15 @@ class StoreConfig:
     consistent_read: bool = True
     compress_threshold: int = 1024
     max_item_bytes: int = DYNAMODB_ITEM_LIMIT
-    max_conflict_retries: int = 8
+    # Generous on purpose: retries back off with jitter and cost a read and a write each; 8
+    # writers hammering one session all the time needed up to ~20 to lose nothing.
+    max_conflict_retries: int = 20
     attributes: Attributes = field(default_factory=Attributes)
+    lock: LockSettings | None = None
+    user_index: str | None = "user_id-index"
+    # Never in the repr: a logged or printed configuration must not show keys.
+    encryption_keys: tuple[str | bytes, ...] = field(default=(), repr=False)
+    accept_unencrypted: bool = False
 
     def __post_init__(self) -> None:
         if not self.table:
@@ -123,6 +163,10 @@ class StoreConfig:
             raise ConfigurationError("compress_threshold and max_conflict_retries must be >= 0")
         if not 0 < self.max_item_bytes <= DYNAMODB_ITEM_LIMIT:
             raise ConfigurationError(f"max_item_bytes must be in 1..{DYNAMODB_ITEM_LIMIT}")
+        if self.user_index == "":
+            raise ConfigurationError("user_index must be an index name, or None for no index")
+        if self.encryption_keys:
+            parse_keys(self.encryption_keys)  # shape only: cryptography is not imported here
 
     @property
     def effective_gc_lifetime(self) -> int:
@@ -157,6 +201,8 @@ class StoreConfig:
         values: dict[str, object] = {"connection": connection}
         if table := env.get(TABLE_ENV):
             values["table"] = table
+        if keys := env.get(KEYS_ENV, "").strip():
+            values["encryption_keys"] = tuple(k.strip() for k in keys.split(",") if k.strip())
         if lifetime := env.get(LIFETIME_ENV):
             values["gc_lifetime"] = _positive_int(LIFETIME_ENV, lifetime)
         values.update(overrides)

@@ -6,8 +6,10 @@ Every exception derives from :class:`SessionError`::
     ├── ConfigurationError        bad settings or environment (also a ValueError)
     ├── SessionTooLargeError      the encoded session cannot fit a DynamoDB item
     ├── CorruptSessionError       a stored item cannot be decoded (logged, never shown to users)
+    │   └── SessionDecryptionError    encrypted data: key not configured, or authentication failed
     ├── SessionConflictError      a save lost every bounded retry against concurrent writers
     ├── SessionExistsError        a create insisted on an id that is already stored
+    ├── SessionLockError          lock mode: another request held the session past the wait
     └── BackendError              DynamoDB answered with an error we do not handle
         ├── BackendUnavailableError   connection refused or cut, timeout, throttled past retries
         └── TableNotFoundError        the configured table does not exist
@@ -43,12 +45,28 @@ class CorruptSessionError(SessionError):
     """A stored item could not be decoded into a session."""
 
 
+class SessionDecryptionError(CorruptSessionError):
+    """Encrypted session data could not be decrypted: its key is not configured (retired, or
+    a wrong key), or it failed authentication (tampered with, or copied from another item).
+
+    A corrupt item, so a load logs it and starts a new empty session; it never yields data.
+    """
+
+
 class SessionConflictError(SessionError):
     """Concurrent writers kept changing the session; the save gave up after bounded retries."""
 
 
 class SessionExistsError(SessionError):
     """An item already exists under the id a caller insisted on creating."""
+
+
+class SessionLockError(SessionError):
+    """Lock mode: another request held the session's lock for longer than the configured wait.
+
+    The waiter gave up without touching the other request's lock; the request should fail
+    (a web adapter answers 503 with ``Retry-After``).
+    """
 
 
 class BackendError(SessionError):

@@ -16,6 +16,7 @@ from ._core.items import StoredState
 from .ids import new_session_id
 
 _T = TypeVar("_T")
+_S = TypeVar("_S", bound="Session")
 _MISSING: Any = object()
 
 
@@ -36,6 +37,9 @@ class Session(dict[str, Any]):
         this session's idle timeout in seconds, or ``None`` for the store's default
     ``user_id``
         optional identity the session belongs to (for listing and revoking a user's sessions)
+    ``created``
+        when the session began (epoch seconds; ``None`` until stored). :meth:`rotate` keeps it,
+        so moving to a new id never extends the absolute timeout; :meth:`flush` starts afresh.
     """
 
     def __init__(
@@ -52,8 +56,9 @@ class Session(dict[str, Any]):
         self.accessed = False
         self.modified = False
         self.cleared = False
-        self.timeout: int | None = stored.timeout if stored else None
-        self.user_id: str | None = stored.user_id if stored else None
+        self._timeout: int | None = stored.timeout if stored else None
+        self._user_id: str | None = stored.user_id if stored else None
+        self.created: int | None = stored.created if stored else None
         # Ids of items this request replaced (rotate, flush); deleted when the request ends.
         self.retired_ids: list[str] = []
         # The request brought a cookie that named no valid session: it should be removed.
@@ -61,7 +66,7 @@ class Session(dict[str, Any]):
         self._loader: Callable[[], Session] | None = None
 
     @classmethod
-    def deferred(cls, loader: Callable[[], Session]) -> Session:
+    def deferred(cls: type[_S], loader: Callable[[], Session]) -> _S:
         """Return a session that calls ``loader`` on first access and takes its contents."""
         session = cls()
         session._loader = loader
@@ -77,6 +82,37 @@ class Session(dict[str, Any]):
     def is_loaded(self) -> bool:
         """The session's contents are here (it was not deferred, or its loader has run)."""
         return self._loader is None
+
+    # ``timeout`` and ``user_id`` load a deferred session first, like its data: set before the
+    # first access, they would otherwise be overwritten by what the load reads.
+
+    @property
+    def timeout(self) -> int | None:
+        """This session's idle timeout in seconds, or ``None`` for the store's default."""
+        self._ensure_loaded()
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, value: int | None) -> None:
+        self._ensure_loaded()
+        self._timeout = value
+
+    @property
+    def user_id(self) -> str | None:
+        """The identity the session belongs to (for listing and revoking a user's sessions)."""
+        self._ensure_loaded()
+        return self._user_id
+
+    @user_id.setter
+    def user_id(self, value: str | None) -> None:
+        self._ensure_loaded()
+        self._user_id = value
+
+    @property
+    def persistent_cookie(self) -> bool:
+        """Its cookie should outlive the browser session (Max-Age); a framework whose sessions
+        choose (Flask's ``session.permanent``) overrides this."""
+        return True
 
     def rotate(self) -> None:
         """Give the session a new id, keeping its data; the old item is deleted at the end.
@@ -95,6 +131,7 @@ class Session(dict[str, Any]):
         self.clear()
         self.rotate()
         self.user_id = None
+        self.created = None
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -103,11 +140,14 @@ class Session(dict[str, Any]):
             return
         loader, self._loader = self._loader, None
         loaded = loader()
-        dict.update(self, loaded)
+        # dict's own view: given the Session itself, dict.update would go through its
+        # overridden keys() and __getitem__, a Python call per key on every request.
+        dict.update(self, dict.items(loaded))
         self.session_id = loaded.session_id
         self.stored = loaded.stored
-        self.timeout = loaded.timeout
-        self.user_id = loaded.user_id
+        self._timeout = loaded.timeout
+        self._user_id = loaded.user_id
+        self.created = loaded.created
         self.stale_cookie = loaded.stale_cookie
 
     def _read(self) -> None:

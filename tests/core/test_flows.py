@@ -37,7 +37,7 @@ class Script:
 
     @property
     def operations(self) -> list[str]:
-        return [step.operation for step in self.steps]
+        return [step.operation for step in self.steps if isinstance(step, Call)]
 
 
 def stored(session_id: str, data: dict, *, version: int = 1, now: int = 0) -> dict:
@@ -140,9 +140,14 @@ def test_conflicts_are_bounded():
     session = loaded({"a": 1})
     session["a"] = 2
     script = Script(flows.save(CONFIG, CODEC, session, now=10))
-    replies = []
-    for version in (2, 3, 4):
-        replies += [CONFLICT, stored(session.session_id, {"a": 1}, version=version)]
+    replies = [
+        CONFLICT,
+        stored(session.session_id, {"a": 1}, version=2),
+        CONFLICT,
+        10.0,  # the time after the backoff Sleep before the second retry
+        stored(session.session_id, {"a": 1}, version=3),
+        CONFLICT,
+    ]
     with pytest.raises(SessionConflictError):
         script.run(*replies)
     assert script.operations.count("update_item") == CONFIG.max_conflict_retries + 1
@@ -162,9 +167,11 @@ def test_create_retries_an_id_clash_with_a_new_id():
     session = Session({"a": 1})
     first_id = session.session_id
     script = Script(flows.create(CONFIG, CODEC, session, now=0))
-    script.run(CONFLICT, {})
+    # The clash is checked by a read: another session's item is there, not this one's.
+    script.run(CONFLICT, stored(first_id, {"someone": "else"}), {})
     assert session.session_id != first_id and not session.is_new
-    keys = [s.params["Item"]["id"]["S"] for s in script.steps]
+    assert script.operations == ["put_item", "get_item", "put_item"]
+    keys = [s.params["Item"]["id"]["S"] for s in script.steps if s.operation == "put_item"]
     assert keys == [storage_key(first_id), storage_key(session.session_id)]
 
 

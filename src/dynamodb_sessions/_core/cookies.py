@@ -34,7 +34,7 @@ def set_cookie_header(settings: CookieSettings, update: CookieUpdate, now: float
     parts = [f"{settings.name}={update.value}", f"Path={settings.path}"]
     if update.action is CookieAction.DELETE:
         parts += ["Max-Age=0", f"Expires={_EPOCH}"]
-    elif settings.persistent:
+    elif settings.persistent and update.persistent:
         expires = formatdate(now + update.max_age, usegmt=True)
         parts += [f"Max-Age={update.max_age}", f"Expires={expires}"]
     if settings.domain:

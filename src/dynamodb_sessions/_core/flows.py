@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
-from collections.abc import Generator, Mapping
+import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -20,45 +21,22 @@ from ..config import StoreConfig
 from ..exceptions import CorruptSessionError, SessionConflictError, SessionExistsError
 from ..ids import is_well_formed, log_safe, new_session_id, storage_key
 from ..session import Session
-from . import requests
+from . import lock, requests
 from .items import StoredState, build_item, expires_at, is_valid, parse_item, touch_due
 from .lifecycle import CookieAction, CookieUpdate, Write, cookie_update, decide
+
+# The step types live in steps.py (shared by every flow module); re-exported here.
+from .steps import Call as Call
+from .steps import Failed as Failed
+from .steps import Flow as Flow
+from .steps import Reply as Reply
+from .steps import Sleep as Sleep
+from .steps import Step as Step
 
 logger = logging.getLogger("dynamodb_sessions")
 
 T = TypeVar("T")
 
-
-@dataclass(frozen=True)
-class Call:
-    """Call ``operation`` (a botocore client method name) with ``params``.
-
-    ``handles`` names the AWS error codes the flow deals with itself; the driver sends those
-    back as :class:`Failed` and raises any other error.
-    """
-
-    operation: str
-    params: dict[str, Any]
-    handles: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class Sleep:
-    """Wait ``seconds``; the driver replies with the time afterwards (epoch seconds)."""
-
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Failed:
-    """DynamoDB answered a :class:`Call` with an error code the call handles."""
-
-    code: str
-
-
-Step = Call | Sleep
-Reply = Any  # a response dict, a Failed, or (after a Sleep) the current time
-Flow = Generator[Step, Reply, T]
 
 _CONFLICT = frozenset({requests.CONDITION_FAILED})
 
@@ -109,22 +87,41 @@ def read_item(config: StoreConfig, session_id: str) -> Flow[StoredState | None]:
     return parse_item(item, config.attributes) if item else None
 
 
-def load(config: StoreConfig, codec: Codec, session_id: str | None, now: int) -> Flow[Session]:
+def load(
+    config: StoreConfig,
+    codec: Codec,
+    session_id: str | None,
+    now: int,
+    *,
+    lock_owner: str | None = None,
+) -> Flow[Session]:
     """Load the session a cookie names, or a new empty one.
 
     An id that is malformed never reaches DynamoDB; an unknown, expired or corrupt one yields a
     new empty session (with a new id) flagged ``stale_cookie`` so the cookie gets replaced.
+    In lock mode the load takes the session's lock (``lock_owner``, else a new token) and
+    returns with it held; the end of the request (:func:`finish`) releases it.
     """
     if not is_well_formed(session_id):
         return Session(stale_cookie=bool(session_id))
     assert session_id is not None  # is_well_formed() said so; this tells the type checker
+    owner = None
+    if config.lock is not None:
+        owner = lock_owner or lock.new_owner()
     try:
-        state = yield from read_item(config, session_id)
+        if owner is None:
+            state = yield from read_item(config, session_id)
+        else:
+            state = yield from lock.acquire(config, session_id, now, owner)
         if state is None or not is_valid(state, now, config):
+            if state is not None and owner is not None and state.lock_owner == owner:
+                yield from lock.release(config, session_id, owner)
             return Session(stale_cookie=True)
-        data = codec.decode(state.raw)
+        data = codec.decode(state.raw, item_key=_key(config, session_id))
     except CorruptSessionError as exc:
         logger.warning("session %s: discarding corrupt item: %s", log_safe(session_id), exc)
+        if owner is not None:
+            yield from lock.release(config, session_id, owner)
         return Session(stale_cookie=True)
     return Session(data, session_id=session_id, stored=state)
 
@@ -150,15 +147,23 @@ def create(
 
     An id clash (practically impossible with 256-bit ids, but never an overwrite) retries with a
     new id, or raises :class:`SessionExistsError` when ``keep_id`` insists on this id.
+
+    A create whose answer was lost (a timeout after sending) is re-sent by botocore and then
+    fails its condition on the item it created itself: the item is read, and if it holds exactly
+    the bytes this request wrote the create succeeded; no second session is made.
     """
-    blob = codec.encode(session.to_dict())
+    data = session.to_dict()
     timeout = session.timeout or config.timeout
+    # A rotated session keeps its creation time, so rotating never extends the absolute timeout.
+    created = now if session.created is None else session.created
     for _ in range(3):
+        key = _key(config, session.session_id)
+        blob = codec.encode(data, item_key=key)  # per id: encryption binds the blob to its item
         item = build_item(
-            _key(config, session.session_id),
+            key,
             blob,
             now=now,
-            created=now,
+            created=created,
             timeout=timeout,
             version=1,
             user_id=session.user_id,
@@ -167,6 +172,12 @@ def create(
         reply = yield Call("put_item", requests.create_session(config, item), _CONFLICT)
         if not isinstance(reply, Failed):
             session.stored = parse_item(item, config.attributes)
+            session.created = created
+            return
+        existing = yield from _read_if_intact(config, session.session_id)
+        if existing is not None and _is_own_write(existing, blob, 1):
+            session.stored = existing
+            session.created = created
             return
         if keep_id:
             raise SessionExistsError("a session with this id already exists")
@@ -179,24 +190,39 @@ def save(config: StoreConfig, codec: Codec, session: Session, now: int) -> Flow[
 
     On a conflict the item is read again and only this request's own changes (keys set, keys
     deleted, a clear) are applied to the fresh copy, so concurrent requests that change
-    different keys never lose each other's updates. Bounded by ``max_conflict_retries``.
+    different keys never lose each other's updates. Bounded by ``max_conflict_retries``; from
+    the second retry on it first sleeps a random, growing while (:func:`conflict_backoff`).
     """
     state = session.stored
     if state is None:
         yield from create(config, codec, session, now)
         return SaveOutcome.SAVED
     data = session.to_dict()
-    changes = diff(_decode_or_empty(codec, state.raw), data, session.cleared)
+    changes = diff(
+        _decode_or_empty(codec, state.raw, _key(config, session.session_id)), data, session.cleared
+    )
     timeout = session.timeout or config.timeout
-    if not changes and timeout == state.timeout and session.user_id == state.user_id:
+    # An unchanged session is not rewritten, unless its data is under a retired key (then the
+    # refresh re-encrypts it, so old keys fall out of use).
+    if (
+        not changes
+        and timeout == state.timeout
+        and session.user_id == state.user_id
+        and codec.is_current(state.raw)
+    ):
         if touch_due(state, now, config):
             yield from touch(config, session, now)
+        else:
+            yield from release(config, session)
         return SaveOutcome.UNCHANGED
     key = _key(config, session.session_id)
-    for _ in range(config.max_conflict_retries + 1):
+    owner = _held_lock(config, state)
+    merged = False
+    for attempt in range(config.max_conflict_retries + 1):
+        blob = codec.encode(data, item_key=key)
         item = build_item(
             key,
-            codec.encode(data),
+            blob,
             now=now,
             created=state.created,
             timeout=timeout,
@@ -204,21 +230,60 @@ def save(config: StoreConfig, codec: Codec, session: Session, now: int) -> Flow[
             user_id=session.user_id,
             config=config,
         )
-        params = requests.save_session(config, item, state.version)
+        # In lock mode the write also releases the lock, and only while this request holds it.
+        params = requests.save_session(config, item, state.version, lock_owner=owner)
         reply = yield Call("update_item", params, _CONFLICT)
         if not isinstance(reply, Failed):
-            session.stored = parse_item(item, config.attributes)
+            _saved(session, parse_item(item, config.attributes), data, merged)
             return SaveOutcome.SAVED
-        fresh = yield from read_item(config, session.session_id)
+        if attempt == config.max_conflict_retries:
+            break
+        if config.lock is None:
+            if attempt:
+                # Writers that keep colliding on one item would otherwise retry in lockstep,
+                # and some would lose every round; random waits spread them out.
+                yield Sleep(conflict_backoff(attempt))
+            fresh = yield from read_item(config, session.session_id)
+        else:
+            # The lease ran out and another request took the lock (or this session was never
+            # locked): wait for the lock again, which also reads the item afresh.
+            owner = owner or lock.new_owner()
+            fresh = yield from lock.acquire(config, session.session_id, now, owner)
+        if fresh is not None and _is_own_write(fresh, blob, state.version + 1):
+            # This very write landed but its answer was lost (a timeout after sending), and
+            # botocore's re-send failed its condition on it: saved once, nothing lost.
+            if owner is not None and fresh.lock_owner == owner:  # re-taken just now: let go
+                yield from lock.release(config, session.session_id, owner)
+            _saved(session, dataclasses.replace(fresh, lock_owner=None), data, merged)
+            return SaveOutcome.SAVED
         if fresh is None or not is_valid(fresh, now, config):
+            if fresh is not None and owner is not None and fresh.lock_owner == owner:
+                yield from lock.release(config, session.session_id, owner)
             session.stored = None
             return SaveOutcome.GONE
         state = fresh
-        data = changes.apply(_decode_or_empty(codec, fresh.raw))
+        data = changes.apply(_decode_or_empty(codec, fresh.raw, key))
+        merged = True
+    if owner is not None and state.lock_owner == owner:
+        yield from lock.release(config, session.session_id, owner)
     raise SessionConflictError(
         f"session {log_safe(session.session_id)} changed under {config.max_conflict_retries + 1} "
         "attempts to save it"
     )
+
+
+CONFLICT_BACKOFF_BASE = 0.01
+CONFLICT_BACKOFF_CAP = 0.2
+_jitter: Callable[[], float] = random.random  # a module attribute so tests can fix it
+
+
+def conflict_backoff(attempt: int) -> float:
+    """Seconds to wait before retry ``attempt`` (1, 2, ...) of a conflicted save.
+
+    "Full jitter": uniform in [0, min(cap, base * 2**attempt)]: 0.2 s at most per retry, and
+    only sessions that many requests change at once ever get that far.
+    """
+    return _jitter() * min(CONFLICT_BACKOFF_CAP, CONFLICT_BACKOFF_BASE * 2.0**attempt)
 
 
 def touch(config: StoreConfig, session: Session, now: int) -> Flow[None]:
@@ -230,16 +295,33 @@ def touch(config: StoreConfig, session: Session, now: int) -> Flow[None]:
     state = session.stored
     if state is None:
         return
+    owner = _held_lock(config, state)
     params = requests.touch_session(
         config,
         _key(config, session.session_id),
         now=now,
         expires=expires_at(now, state.timeout, config),
         expected_version=state.version,
+        lock_owner=owner,
     )
     reply = yield Call("update_item", params, _CONFLICT)
     if not isinstance(reply, Failed):
         session.stored = _touched(state, now, config)
+    elif owner is not None:
+        yield from release(config, session)  # a no-op unless this request still holds it
+
+
+def release(config: StoreConfig, session: Session) -> Flow[None]:
+    """Lock mode: give up the lock this request holds on ``session``, writing nothing else.
+
+    Conditional on the owner, so a lock taken over after this request's lease ran out stays.
+    """
+    state = session.stored
+    owner = None if state is None else _held_lock(config, state)
+    if state is None or owner is None:
+        return
+    yield from lock.release(config, session.session_id, owner)
+    session.stored = dataclasses.replace(state, lock_owner=None)
 
 
 def delete(config: StoreConfig, session_id: str) -> Flow[None]:
@@ -271,9 +353,19 @@ def finish(
         yield from create(config, codec, session, now)
     elif plan.write is Write.SAVE:
         if (yield from save(config, codec, session, now)) is SaveOutcome.GONE:
-            cookie = CookieAction.DELETE
+            # The item was revoked, deleted or rotated away meanwhile. Keep the cookie rather
+            # than delete it: a concurrent rotation (log-in) may just have set a new one, which
+            # a deletion here could overwrite; a dead cookie is replaced on its next request.
+            cookie = CookieAction.KEEP
     elif plan.write is Write.TOUCH:
-        yield from touch(config, session, now)
+        stored = session.stored
+        if stored is not None and not codec.is_current(stored.raw):
+            # Under a retired encryption key: the refresh rewrites it under the newest one.
+            yield from save(config, codec, session, now)
+        else:
+            yield from touch(config, session, now)
+    elif plan.write is Write.RELEASE:
+        yield from release(config, session)
     elif plan.write is Write.DELETE:
         yield from delete(config, session.session_id)
         session.stored = None
@@ -287,12 +379,46 @@ def _key(config: StoreConfig, session_id: str) -> str:
     return storage_key(session_id, config.key_prefix)
 
 
-def _decode_or_empty(codec: Codec, raw: bytes) -> dict[str, Any]:
+def _saved(session: Session, stored: StoredState, data: dict[str, Any], merged: bool) -> None:
+    """Record a successful save of ``data`` as ``stored``."""
+    session.stored = stored
+    if merged:
+        # The session now holds what was written, other requests' keys included, so that a
+        # second save of it (Django's can) does not read those keys as deleted.
+        dict.clear(session)
+        dict.update(session, data)
+    session.cleared = False  # the clear is stored; a later save merges again
+
+
+def _is_own_write(state: StoredState, blob: bytes, version: int) -> bool:
+    """Tell whether the stored item is the one this request wrote: the version it wrote and
+    the very bytes (encrypted blobs are unique per write; plain ones equal means same data)."""
+    return state.version == version and state.raw == blob
+
+
+def _read_if_intact(config: StoreConfig, session_id: str) -> Flow[StoredState | None]:
     try:
-        return codec.decode(raw)
+        return (yield from read_item(config, session_id))
+    except CorruptSessionError:
+        return None
+
+
+def _decode_or_empty(codec: Codec, raw: bytes, key: str) -> dict[str, Any]:
+    try:
+        return codec.decode(raw, item_key=key)
     except CorruptSessionError:
         return {}
 
 
 def _touched(state: StoredState, now: int, config: StoreConfig) -> StoredState:
-    return dataclasses.replace(state, accessed=now, expires=expires_at(now, state.timeout, config))
+    return dataclasses.replace(
+        state, accessed=now, expires=expires_at(now, state.timeout, config), lock_owner=None
+    )
+
+
+def _held_lock(config: StoreConfig, state: StoredState) -> str | None:
+    """The lock this request holds on the item it read (lock mode only).
+
+    Outside lock mode a lock seen on an item is not this request's and is never released.
+    """
+    return state.lock_owner if config.lock is not None else None

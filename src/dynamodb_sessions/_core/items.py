@@ -27,6 +27,7 @@ class StoredState:
     expires: int
     raw: bytes
     user_id: str | None = None
+    lock_owner: str | None = None  # lock mode: the lease this request holds on the item
 
 
 def expires_at(now: int, timeout: int, config: StoreConfig) -> int:
@@ -83,6 +84,7 @@ def parse_item(item: Item, names: Attributes) -> StoredState:
     """Read a stored item; raise :class:`CorruptSessionError` if it lacks what a session needs."""
     try:
         user = item.get(names.user)
+        owner = item.get(names.lock_owner)
         return StoredState(
             version=int(item[names.version]["N"]),
             created=int(item[names.created]["N"]),
@@ -91,6 +93,7 @@ def parse_item(item: Item, names: Attributes) -> StoredState:
             expires=int(item[names.expires]["N"]),
             raw=bytes(item[names.data]["B"]),
             user_id=user["S"] if user else None,
+            lock_owner=owner["S"] if owner else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptSessionError(f"stored item is missing or has a bad attribute: {exc}") from exc

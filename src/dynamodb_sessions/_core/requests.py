@@ -31,42 +31,63 @@ def create_session(config: StoreConfig, item: Item) -> Params:
     }
 
 
-def save_session(config: StoreConfig, item: Item, expected_version: int) -> Params:
+def save_session(
+    config: StoreConfig, item: Item, expected_version: int, *, lock_owner: str | None = None
+) -> Params:
     """UpdateItem that writes a session's attributes only if it still has ``expected_version``.
 
-    An update rather than a put, so attributes that others keep on the item survive.
+    An update rather than a put, so attributes that others keep on the item survive. With
+    ``lock_owner`` (lock mode) the write also releases that lock, and only happens while this
+    request still holds it.
     """
     names = config.attributes
     written = [name for name in item if name != names.key]
     placeholders = {f"#a{i}": name for i, name in enumerate(written)}
     assignments = ", ".join(f"#a{i} = :a{i}" for i in range(len(written)))
     expression = f"SET {assignments}"
+    removed = []
     if names.user not in item:
         placeholders["#u"] = names.user
-        expression += " REMOVE #u"
+        removed.append("#u")
+    condition = "#v = :expected"
+    values = {
+        **{f":a{i}": item[name] for i, name in enumerate(written)},
+        ":expected": {"N": str(expected_version)},
+    }
+    if lock_owner is not None:
+        placeholders.update(_lock_names(config))
+        removed += ["#lo", "#lx"]
+        condition += " AND #lo = :owner"
+        values[":owner"] = {"S": lock_owner}
+    if removed:
+        expression += " REMOVE " + ", ".join(removed)
     return {
         "TableName": config.table,
         "Key": {names.key: item[names.key]},
         "UpdateExpression": expression,
-        "ConditionExpression": "#v = :expected",
+        "ConditionExpression": condition,
         "ExpressionAttributeNames": {**placeholders, "#v": names.version},
-        "ExpressionAttributeValues": {
-            **{f":a{i}": item[name] for i, name in enumerate(written)},
-            ":expected": {"N": str(expected_version)},
-        },
+        "ExpressionAttributeValues": values,
     }
 
 
 def touch_session(
-    config: StoreConfig, key: str, *, now: int, expires: int, expected_version: int
+    config: StoreConfig,
+    key: str,
+    *,
+    now: int,
+    expires: int,
+    expected_version: int,
+    lock_owner: str | None = None,
 ) -> Params:
     """UpdateItem that records activity and pushes the TTL back, without rewriting the data.
 
     Conditional on the version read: if another request saved meanwhile it refreshed the
-    item itself, and a deleted session must not come back.
+    item itself, and a deleted session must not come back. With ``lock_owner`` (lock mode) it
+    also releases that lock, and only while this request still holds it.
     """
     names = config.attributes
-    return {
+    params: Params = {
         "TableName": config.table,
         "Key": {names.key: {"S": key}},
         "UpdateExpression": "SET #a = :now, #e = :expires",
@@ -82,11 +103,137 @@ def touch_session(
             ":expected": {"N": str(expected_version)},
         },
     }
+    if lock_owner is not None:
+        params["UpdateExpression"] += " REMOVE #lo, #lx"
+        params["ConditionExpression"] += " AND #lo = :owner"
+        params["ExpressionAttributeNames"].update(_lock_names(config))
+        params["ExpressionAttributeValues"][":owner"] = {"S": lock_owner}
+    return params
+
+
+def acquire_lock(config: StoreConfig, key: str, *, owner: str, now: int, until: int) -> Params:
+    """UpdateItem taking a session's lease lock and returning the whole item (one call).
+
+    It succeeds only on an existing item that nobody holds, whose lease has run out (a crashed
+    holder), or that ``owner`` already holds. It never creates an item.
+    """
+    names = config.attributes
+    return {
+        "TableName": config.table,
+        "Key": {names.key: {"S": key}},
+        "UpdateExpression": "SET #lo = :owner, #lx = :until",
+        "ConditionExpression": (
+            "attribute_exists(#k) AND (attribute_not_exists(#lo) OR #lx <= :now OR #lo = :owner)"
+        ),
+        "ExpressionAttributeNames": {"#k": names.key, **_lock_names(config)},
+        "ExpressionAttributeValues": {
+            ":owner": {"S": owner},
+            ":until": {"N": str(until)},
+            ":now": {"N": str(now)},
+        },
+        "ReturnValues": "ALL_NEW",
+    }
+
+
+def release_lock(config: StoreConfig, key: str, owner: str) -> Params:
+    """UpdateItem dropping ``owner``'s lock; it fails (and changes nothing) on anyone else's."""
+    return {
+        "TableName": config.table,
+        "Key": {config.attributes.key: {"S": key}},
+        "UpdateExpression": "REMOVE #lo, #lx",
+        "ConditionExpression": "#lo = :owner",
+        "ExpressionAttributeNames": _lock_names(config),
+        "ExpressionAttributeValues": {":owner": {"S": owner}},
+    }
 
 
 def delete_session(config: StoreConfig, key: str) -> Params:
     """DeleteItem for one session item (deleting an absent item is not an error)."""
     return {"TableName": config.table, "Key": {config.attributes.key: {"S": key}}}
+
+
+def scan_expired(
+    config: StoreConfig,
+    *,
+    now: int,
+    segment: int,
+    total_segments: int,
+    start_key: dict[str, Any] | None = None,
+) -> Params:
+    """Scan of one segment for items whose ``expires`` has passed, reading only what GC needs.
+
+    With a key prefix only this app's items are considered (several apps may share a table).
+    """
+    names = config.attributes
+    params: Params = {
+        "TableName": config.table,
+        "Segment": segment,
+        "TotalSegments": total_segments,
+        "FilterExpression": "#e < :now",
+        "ProjectionExpression": "#k, #e, #v",
+        "ExpressionAttributeNames": {"#k": names.key, "#e": names.expires, "#v": names.version},
+        "ExpressionAttributeValues": {":now": {"N": str(now)}},
+    }
+    if config.key_prefix:
+        params["FilterExpression"] += " AND begins_with(#k, :prefix)"
+        params["ExpressionAttributeValues"][":prefix"] = {"S": config.key_prefix}
+    if start_key:
+        params["ExclusiveStartKey"] = start_key
+    return params
+
+
+def delete_expired(config: StoreConfig, key: str, *, now: int, version: int | None) -> Params:
+    """DeleteItem of an item the scan saw expired, only if it still is and was not rewritten.
+
+    A request that refreshed the session after the scan moved ``expires`` past ``now`` (and a
+    save also bumped the version), so the condition fails and the session survives.
+    """
+    names = config.attributes
+    params: Params = {
+        "TableName": config.table,
+        "Key": {names.key: {"S": key}},
+        "ConditionExpression": "#e < :now",
+        "ExpressionAttributeNames": {"#e": names.expires},
+        "ExpressionAttributeValues": {":now": {"N": str(now)}},
+    }
+    if version is not None:
+        params["ConditionExpression"] += " AND #v = :version"
+        params["ExpressionAttributeNames"]["#v"] = names.version
+        params["ExpressionAttributeValues"][":version"] = {"N": str(version)}
+    return params
+
+
+def query_user_sessions(
+    config: StoreConfig, index: str, user_id: str, start_key: dict[str, Any] | None = None
+) -> Params:
+    """Query of the user index for the items of ``user_id`` (eventually consistent, as every
+    global secondary index is)."""
+    names = config.attributes
+    params: Params = {
+        "TableName": config.table,
+        "IndexName": index,
+        "KeyConditionExpression": "#u = :user",
+        "ExpressionAttributeNames": {"#u": names.user},
+        "ExpressionAttributeValues": {":user": {"S": user_id}},
+    }
+    if config.key_prefix:
+        params["FilterExpression"] = "begins_with(#k, :prefix)"
+        params["ExpressionAttributeNames"]["#k"] = names.key
+        params["ExpressionAttributeValues"][":prefix"] = {"S": config.key_prefix}
+    if start_key:
+        params["ExclusiveStartKey"] = start_key
+    return params
+
+
+def delete_user_session(config: StoreConfig, key: str, user_id: str) -> Params:
+    """DeleteItem of one of a user's sessions, only if it still belongs to that user."""
+    return {
+        "TableName": config.table,
+        "Key": {config.attributes.key: {"S": key}},
+        "ConditionExpression": "#u = :user",
+        "ExpressionAttributeNames": {"#u": config.attributes.user},
+        "ExpressionAttributeValues": {":user": {"S": user_id}},
+    }
 
 
 def describe_table(config: StoreConfig) -> Params:
@@ -104,15 +251,58 @@ def create_table(
         "AttributeDefinitions": [{"AttributeName": key, "AttributeType": "S"}],
         "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
     }
+    throughput = None
     if read_capacity is None and write_capacity is None:
         params["BillingMode"] = "PAY_PER_REQUEST"
     else:
         params["BillingMode"] = "PROVISIONED"
-        params["ProvisionedThroughput"] = {
+        throughput = {
             "ReadCapacityUnits": read_capacity or 5,
             "WriteCapacityUnits": write_capacity or 5,
         }
+        params["ProvisionedThroughput"] = throughput
+    if config.user_index is not None:
+        params["AttributeDefinitions"].append(
+            {"AttributeName": config.attributes.user, "AttributeType": "S"}
+        )
+        params["GlobalSecondaryIndexes"] = [user_index(config, config.user_index, throughput)]
     return params
+
+
+def user_index(config: StoreConfig, name: str, throughput: dict[str, int] | None) -> Params:
+    """The global secondary index on the user attribute that lists a user's sessions.
+
+    Sparse (only items with a user are in it) and small: it projects the validity attributes,
+    never the session data.
+    """
+    names = config.attributes
+    index: Params = {
+        "IndexName": name,
+        "KeySchema": [{"AttributeName": names.user, "KeyType": "HASH"}],
+        "Projection": {
+            "ProjectionType": "INCLUDE",
+            "NonKeyAttributes": [names.created, names.accessed, names.timeout, names.expires],
+        },
+    }
+    if throughput is not None:
+        index["ProvisionedThroughput"] = dict(throughput)
+    return index
+
+
+def add_user_index(config: StoreConfig, name: str, throughput: dict[str, int] | None) -> Params:
+    """UpdateTable adding the user index to an existing table (DynamoDB backfills it).
+
+    The definitions name the table key too: DynamoDB accepts that, and some engines (moto)
+    replace the table's definitions with the ones given rather than adding to them.
+    """
+    return {
+        "TableName": config.table,
+        "AttributeDefinitions": [
+            {"AttributeName": config.attributes.key, "AttributeType": "S"},
+            {"AttributeName": config.attributes.user, "AttributeType": "S"},
+        ],
+        "GlobalSecondaryIndexUpdates": [{"Create": user_index(config, name, throughput)}],
+    }
 
 
 def describe_ttl(config: StoreConfig) -> Params:
@@ -126,3 +316,7 @@ def enable_ttl(config: StoreConfig) -> Params:
         "TableName": config.table,
         "TimeToLiveSpecification": {"Enabled": True, "AttributeName": config.attributes.expires},
     }
+
+
+def _lock_names(config: StoreConfig) -> dict[str, str]:
+    return {"#lo": config.attributes.lock_owner, "#lx": config.attributes.lock_expires}

@@ -15,6 +15,7 @@ NOT_FOUND = "ResourceNotFoundException"
 # What an engine without the TTL API answers (dynalite says UnknownOperationException).
 NO_TTL_API = frozenset({"UnknownOperationException", "UnrecognizedClientException"})
 IN_USE = "ResourceInUseException"
+VALIDATION = "ValidationException"
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,9 @@ class TableReport:
     """What ``create-table`` did or ``check`` found.
 
     ``ttl`` is DynamoDB's TTL status (``ENABLED``, ``DISABLED``, ...), or ``None`` when the
-    engine has no TTL API. ``problems`` lists what is wrong; empty means fit for sessions.
+    engine has no TTL API. ``user_index_status`` is the status of the user index (log out
+    everywhere; ``ACTIVE``, ``CREATING``, ...), ``None`` when it is missing or not configured.
+    ``problems`` lists what is wrong; empty means fit for sessions.
     """
 
     table: str
@@ -31,6 +34,8 @@ class TableReport:
     status: str | None = None
     ttl: str | None = None
     ttl_attribute: str | None = None
+    user_index: str | None = None
+    user_index_status: str | None = None
     problems: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
 
@@ -57,6 +62,28 @@ def schema_problems(table: dict[str, Any], config: StoreConfig) -> list[str]:
     return []
 
 
+def find_user_index(table: dict[str, Any], config: StoreConfig) -> dict[str, Any] | None:
+    """The description of the configured user index on ``table``, if it has one."""
+    indexes = table.get("GlobalSecondaryIndexes") or []
+    return next((i for i in indexes if i.get("IndexName") == config.user_index), None)
+
+
+def index_problems(table: dict[str, Any], config: StoreConfig) -> list[str]:
+    """What keeps the user index from listing a user's sessions (missing, wrong key)."""
+    if config.user_index is None:
+        return []
+    index = find_user_index(table, config)
+    user = config.attributes.user
+    if index is None:
+        return [
+            f"no global secondary index {config.user_index!r} on {user!r} (needed to list and "
+            "revoke a user's sessions): run `dynamodb-sessions create-table` to add it"
+        ]
+    if index.get("KeySchema") != [{"AttributeName": user, "KeyType": "HASH"}]:
+        return [f"index {config.user_index!r} must have the partition key {user!r} alone"]
+    return []
+
+
 def ttl_state(config: StoreConfig) -> Flow[tuple[str | None, str | None]]:
     """(TTL status, TTL attribute); (None, None) when the engine has no TTL API."""
     reply = yield Call("describe_time_to_live", requests.describe_ttl(config), NO_TTL_API)
@@ -71,8 +98,12 @@ def check(config: StoreConfig) -> Flow[TableReport]:
     table = yield from describe(config)
     if table is None:
         return TableReport(config.table, exists=False, problems=("table does not exist",))
-    problems = schema_problems(table, config)
+    problems = schema_problems(table, config) + index_problems(table, config)
+    index = find_user_index(table, config) if config.user_index else None
+    index_status = None if index is None else index.get("IndexStatus")
     notes: list[str] = []
+    if index_status not in (None, "ACTIVE"):
+        notes.append(f"index {config.user_index!r} is {index_status} (DynamoDB is filling it)")
     status, attribute = yield from ttl_state(config)
     expires = config.attributes.expires
     if status is None:
@@ -89,6 +120,8 @@ def check(config: StoreConfig) -> Flow[TableReport]:
         status=table.get("TableStatus"),
         ttl=status,
         ttl_attribute=attribute,
+        user_index=config.user_index,
+        user_index_status=index_status,
         problems=tuple(problems),
         notes=tuple(notes),
     )
@@ -132,6 +165,11 @@ def ensure(
     problems = schema_problems(table, config)
     if problems:
         return TableReport(config.table, exists=True, status="ACTIVE", problems=tuple(problems))
+    index_notes: tuple[str, ...] = ()
+    if config.user_index is not None and find_user_index(table, config) is None:
+        index_notes = yield from add_user_index(
+            config, table, read_capacity, write_capacity, wait_seconds, poll_seconds
+        )
     status, _ = yield from ttl_state(config)
     notes: tuple[str, ...] = ()
     if status == "DISABLED":
@@ -142,4 +180,44 @@ def ensure(
                 "`dynamodb-sessions gc` collects them",
             )
     report = yield from check(config)
-    return dataclasses.replace(report, created=created, notes=notes or report.notes)
+    return dataclasses.replace(report, created=created, notes=index_notes + (notes or report.notes))
+
+
+def add_user_index(
+    config: StoreConfig,
+    table: dict[str, Any],
+    read_capacity: int | None,
+    write_capacity: int | None,
+    wait_seconds: float,
+    poll_seconds: float,
+) -> Flow[tuple[str, ...]]:
+    """Add the user index to an existing table and wait until DynamoDB has filled it.
+
+    Returns notes for the report; an engine that ignores the update (dynalite adds indexes
+    only at table creation) leaves the index missing, which :func:`check` then reports.
+    """
+    assert config.user_index is not None
+    throughput = None
+    if (table.get("BillingModeSummary") or {}).get("BillingMode") != "PAY_PER_REQUEST":
+        current = table.get("ProvisionedThroughput") or {}
+        throughput = {
+            "ReadCapacityUnits": read_capacity or current.get("ReadCapacityUnits") or 5,
+            "WriteCapacityUnits": write_capacity or current.get("WriteCapacityUnits") or 5,
+        }
+    params = requests.add_user_index(config, config.user_index, throughput)
+    reply = yield Call("update_table", params, frozenset({VALIDATION}))
+    if isinstance(reply, Failed):
+        # dynalite, for one, insists on a throughput even for an on-demand table.
+        return (f"this engine refused to add index {config.user_index!r} ({reply.code})",)
+    waited = 0.0
+    while True:
+        described = yield from describe(config)
+        index = None if described is None else find_user_index(described, config)
+        if index is None:
+            return (f"this engine did not add index {config.user_index!r} to the table",)
+        if index.get("IndexStatus", "ACTIVE") == "ACTIVE":
+            return (f"added index {config.user_index!r}",)
+        if waited >= wait_seconds:
+            return (f"index {config.user_index!r} still {index.get('IndexStatus')}",)
+        yield Sleep(poll_seconds)
+        waited += poll_seconds

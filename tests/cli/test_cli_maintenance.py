@@ -1,0 +1,69 @@
+"""`dynamodb-sessions gc` and `dynamodb-sessions sessions list|revoke` against real engines."""
+
+import io
+import uuid
+
+import pytest
+
+from dynamodb_sessions import SessionStore
+from dynamodb_sessions.cli import main
+
+
+@pytest.fixture
+def env(engine, monkeypatch):
+    """The environment names pointing at ``engine``, with a fresh table made by the CLI."""
+    monkeypatch.setenv("AWS_DYNAMODB_SESSION_TABLE", f"cli-{uuid.uuid4().hex[:10]}")
+    monkeypatch.setenv("AWS_DYNAMODB_ENDPOINT", engine.endpoint)
+    monkeypatch.setenv("AWS_REGION_NAME", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY", "local")
+    monkeypatch.setenv("AWS_SECRET_KEY", "local")
+    code, out = run("create-table")
+    assert code == 0, out
+    assert "user index 'user_id-index': ACTIVE" in out
+
+
+def run(*argv):
+    out = io.StringIO()
+    code = main(list(argv), out=out)
+    return code, out.getvalue()
+
+
+def sessions(store, count, user=None):
+    ids = []
+    for _ in range(count):
+        session = store.load(None)
+        session["n"] = 1
+        session.user_id = user
+        store.finish(session)
+        ids.append(session.session_id)
+    return ids
+
+
+def test_gc_dry_run_then_collect(env):
+    past = SessionStore(SessionStore.from_env().config, clock=lambda: 1_000_000_000.0)
+    sessions(past, 3)  # expired long ago
+    sessions(SessionStore.from_env(), 2)
+    code, out = run("gc", "--dry-run", "--segments", "2")
+    assert code == 0 and "dry run" in out and "3 expired" in out
+    code, out = run("gc")
+    assert code == 0 and "3 expired, 3 deleted, 0 kept" in out
+    code, out = run("gc")
+    assert code == 0 and "0 expired" in out
+
+
+def test_list_and_revoke_a_users_sessions(env):
+    store = SessionStore.from_env()
+    dave = sessions(store, 2, user="dave")
+    sessions(store, 1, user="erin")
+    code, out = run("sessions", "list", "--user", "dave")
+    assert code == 0 and "2 session(s) of user 'dave'" in out and out.count("active") == 2
+    code, out = run("sessions", "revoke", "--user", "dave")
+    assert code == 0 and "revoked 2 session(s)" in out
+    assert all(store.load(sid).is_new for sid in dave)
+    code, out = run("sessions", "list", "--user", "erin")
+    assert "1 session(s)" in out
+
+
+def test_a_bad_segment_count_is_a_usage_error(env):
+    code, _ = run("gc", "--segments", "0")
+    assert code == 2

@@ -1,0 +1,127 @@
+"""Log out everywhere, pure: the user index, its queries and revocation deletes."""
+
+import pytest
+from test_flows import Script
+
+from dynamodb_sessions import Session, StoreConfig
+from dynamodb_sessions._core import requests, users
+from dynamodb_sessions._core.flows import Failed
+from dynamodb_sessions._core.items import build_item, parse_item
+from dynamodb_sessions._core.lifecycle import Write, decide
+from dynamodb_sessions.exceptions import ConfigurationError
+from dynamodb_sessions.ids import new_session_id
+
+CONFIG = StoreConfig(table="sessions", timeout=100)
+CONFLICT = Failed("ConditionalCheckFailedException")
+
+INDEX = {
+    "IndexName": "user_id-index",
+    "KeySchema": [{"AttributeName": "user_id", "KeyType": "HASH"}],
+    "Projection": {
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": ["created", "accessed", "timeout", "expires"],
+    },
+}
+
+
+def test_create_table_makes_the_user_index():
+    assert requests.create_table(CONFIG) == {
+        "TableName": "sessions",
+        "AttributeDefinitions": [
+            {"AttributeName": "id", "AttributeType": "S"},
+            {"AttributeName": "user_id", "AttributeType": "S"},
+        ],
+        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+        "BillingMode": "PAY_PER_REQUEST",
+        "GlobalSecondaryIndexes": [INDEX],
+    }
+    provisioned = requests.create_table(CONFIG, read_capacity=7, write_capacity=3)
+    assert provisioned["GlobalSecondaryIndexes"][0]["ProvisionedThroughput"] == {
+        "ReadCapacityUnits": 7,
+        "WriteCapacityUnits": 3,
+    }
+
+
+def test_an_existing_table_gets_the_index_by_update_table():
+    assert requests.add_user_index(CONFIG, "user_id-index", None) == {
+        "TableName": "sessions",
+        "AttributeDefinitions": [
+            {"AttributeName": "id", "AttributeType": "S"},
+            {"AttributeName": "user_id", "AttributeType": "S"},
+        ],
+        "GlobalSecondaryIndexUpdates": [{"Create": INDEX}],
+    }
+
+
+def test_query_and_conditional_delete():
+    assert requests.query_user_sessions(CONFIG, "user_id-index", "u1") == {
+        "TableName": "sessions",
+        "IndexName": "user_id-index",
+        "KeyConditionExpression": "#u = :user",
+        "ExpressionAttributeNames": {"#u": "user_id"},
+        "ExpressionAttributeValues": {":user": {"S": "u1"}},
+    }
+    prefixed = requests.query_user_sessions(CONFIG.replace(key_prefix="p:"), "i", "u1", {"k": 1})
+    assert prefixed["FilterExpression"] == "begins_with(#k, :prefix)"
+    assert prefixed["ExclusiveStartKey"] == {"k": 1}
+    assert requests.delete_user_session(CONFIG, "k1", "u1") == {
+        "TableName": "sessions",
+        "Key": {"id": {"S": "k1"}},
+        "ConditionExpression": "#u = :user",
+        "ExpressionAttributeNames": {"#u": "user_id"},
+        "ExpressionAttributeValues": {":user": {"S": "u1"}},
+    }
+
+
+def indexed(key: str, *, accessed: int, expires: int) -> dict:
+    return {
+        "id": {"S": key},
+        "user_id": {"S": "u1"},
+        "created": {"N": "0"},
+        "accessed": {"N": str(accessed)},
+        "timeout": {"N": "100"},
+        "expires": {"N": str(expires)},
+    }
+
+
+def test_revoke_lists_every_page_then_deletes_each_session():
+    script = Script(users.revoke(CONFIG, "u1", 150))
+    deleted = script.run(
+        {"Items": [indexed("a", accessed=100, expires=200)], "LastEvaluatedKey": {"x": 1}},
+        {"Items": [indexed("b", accessed=0, expires=100)]},
+        {},
+        CONFLICT,  # b went meanwhile (or changed hands): not counted
+    )
+    assert deleted == 1
+    assert script.operations == ["query", "query", "delete_item", "delete_item"]
+    assert script.steps[2].params == requests.delete_user_session(CONFIG, "a", "u1")
+
+
+def test_listing_tells_active_from_expired():
+    script = Script(users.list_sessions(CONFIG, "u1", 150))
+    found = script.run(
+        {
+            "Items": [
+                indexed("a", accessed=100, expires=200),
+                indexed("b", accessed=0, expires=100),
+            ]
+        }
+    )
+    assert [(s.key, s.active) for s in found] == [("a", True), ("b", False)]
+
+
+def test_without_an_index_revocation_is_a_configuration_error():
+    with pytest.raises(ConfigurationError, match="user index"):
+        next(users.revoke(CONFIG.replace(user_index=None), "u1", 0))
+
+
+def test_setting_the_user_alone_is_a_change_to_save():
+    sid = new_session_id()
+    item = build_item(
+        "k", b"{}", now=0, created=0, timeout=100, version=1, user_id=None, config=CONFIG
+    )
+    session = Session({"a": 1}, session_id=sid, stored=parse_item(item, CONFIG.attributes))
+    session.get("a")
+    assert decide(session, 1, CONFIG).write is Write.NONE
+    session.user_id = "u1"
+    assert decide(session, 1, CONFIG).write is Write.SAVE
