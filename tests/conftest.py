@@ -192,3 +192,10 @@ class CallLog(list[str]):
 def calls(store: SessionStore) -> CallLog:
     """Every DynamoDB call the ``store`` fixture's client makes from now on."""
     return CallLog().attach(store.client)
+
+
+@pytest.fixture
+def call_log() -> type[CallLog]:
+    """:class:`CallLog` itself, for tests counting the calls of stores of their own (importing
+    it from ``conftest`` would be ambiguous: tests/integrations/djangotests has one too)."""
+    return CallLog

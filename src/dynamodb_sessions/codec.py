@@ -4,10 +4,15 @@ JSON only: nothing here, or anywhere in this library, ever unpickles data, so a 
 tampered item can at worst decode to wrong values, never run code.
 
 The first byte of the stored value names its format, so formats can be added without a
-migration (a planned one is authenticated encryption)::
+migration::
 
     b"J" + JSON text
     b"Z" + zlib(JSON text)      used when the JSON exceeds the compression threshold
+    b"E" + encrypted(b"J..." or b"Z...")   with a :class:`~dynamodb_sessions.crypto.Keyring`
+                                            (see :mod:`dynamodb_sessions.crypto`)
+
+Encryption binds each blob to the item it is stored in (``item_key``, the storage key), so
+``encode`` and ``decode`` take it; without encryption it is not used.
 """
 
 from __future__ import annotations
@@ -16,12 +21,16 @@ import json
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .exceptions import CorruptSessionError
+from .exceptions import CorruptSessionError, SessionDecryptionError
+
+if TYPE_CHECKING:
+    from .crypto import Keyring
 
 PLAIN = b"J"
 ZLIB = b"Z"
+ENCRYPTED = b"E"
 
 
 class Serializer(Protocol):
@@ -53,32 +62,76 @@ class JSONSerializer:
 
 @dataclass(frozen=True)
 class Codec:
-    """Encodes a session mapping to stored bytes, compressing above ``compress_threshold``."""
+    """Encodes a session mapping to stored bytes, compressing above ``compress_threshold``.
+
+    With a ``keyring`` every blob is encrypted (authenticated) with its newest key, and only
+    encrypted blobs are read back, unless ``accept_plaintext`` (for turning encryption on
+    without ending the sessions stored before). A store adds the keyring of its configuration
+    (``StoreConfig.encryption_keys``) to a codec that has none.
+    """
 
     serializer: Serializer = field(default_factory=JSONSerializer)
     compress_threshold: int = 1024
     compress_level: int = 6
+    keyring: Keyring | None = None
+    accept_plaintext: bool = False
+    # A bound on decompressed data, so a tampered item cannot be a zlib bomb (about 1000:1).
+    max_decoded_bytes: int = 16 * 1024 * 1024
 
-    def encode(self, data: Mapping[str, Any]) -> bytes:
-        """Return the stored form of ``data``.
+    def encode(self, data: Mapping[str, Any], *, item_key: str = "") -> bytes:
+        """Return the stored form of ``data``, for the item stored under ``item_key``.
 
         Raises ``TypeError`` when a value cannot be serialized, naming its type.
         """
         text = self.serializer.dumps(data)
+        blob = PLAIN + text
         if len(text) > self.compress_threshold:
             packed = zlib.compress(text, self.compress_level)
             if len(packed) < len(text):
-                return ZLIB + packed
-        return PLAIN + text
+                blob = ZLIB + packed
+        if self.keyring is not None:
+            return ENCRYPTED + self.keyring.encrypt(blob, item_key)
+        return blob
 
-    def decode(self, blob: bytes) -> dict[str, Any]:
-        """Return the mapping in ``blob``; raise :class:`CorruptSessionError` if there is none."""
+    def decode(self, blob: bytes, *, item_key: str = "") -> dict[str, Any]:
+        """Return the mapping in ``blob``, read from the item stored under ``item_key``.
+
+        Raises :class:`CorruptSessionError` if there is none, and its subclass
+        :class:`SessionDecryptionError` if encrypted data cannot be decrypted and authenticated
+        (or unencrypted data is found while encryption is on): never garbage data.
+        """
         marker, body = blob[:1], blob[1:]
+        if marker == ENCRYPTED:
+            if self.keyring is None:
+                raise SessionDecryptionError(
+                    "session data is encrypted, but no encryption keys are configured "
+                    "(AWS_DYNAMODB_SESSION_KEYS)"
+                )
+            blob = self.keyring.decrypt(body, item_key)
+            marker, body = blob[:1], blob[1:]
+        elif self.keyring is not None and not self.accept_plaintext:
+            raise SessionDecryptionError(
+                "session data is not encrypted, but encryption is on "
+                "(accept_unencrypted allows it while migrating)"
+            )
         try:
             if marker == ZLIB:
-                body = zlib.decompress(body)
+                inflater = zlib.decompressobj()
+                body = inflater.decompress(body, self.max_decoded_bytes)
+                if inflater.unconsumed_tail:
+                    raise ValueError(f"decompresses to over {self.max_decoded_bytes} bytes")
             elif marker != PLAIN:
                 raise ValueError(f"unknown format marker {marker!r}")
             return self.serializer.loads(body)
-        except (ValueError, zlib.error, UnicodeDecodeError) as exc:
+        # RecursionError: JSON nested deeper than Python's stack (only a forged item is);
+        # TypeError: a tagged serializer (Flask's) fed a well-formed tag with a wrong value.
+        except (ValueError, TypeError, zlib.error, RecursionError) as exc:
             raise CorruptSessionError(f"stored session data cannot be decoded: {exc}") from exc
+
+    def is_current(self, blob: bytes) -> bool:
+        """Tell whether ``blob`` is stored as this codec writes now: encrypted with the newest
+        key when encryption is on. A store rewrites an outdated blob when it next refreshes
+        the item, so rotated-out keys fall out of use."""
+        if self.keyring is None:
+            return True
+        return blob[:1] == ENCRYPTED and self.keyring.is_current(blob[1:])

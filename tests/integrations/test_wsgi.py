@@ -126,3 +126,37 @@ def test_an_outage_answers_503_and_keeps_the_cookie(config):
         assert session_cookie(response) == []
     assert StoreConfig  # the data written before the outage is intact:
     assert working.get("/get").json == {"a": "1"}
+
+
+def failing_app(environ, start_response):
+    """/fail changes the session, then fails; /fail-page answers an error page with exc_info."""
+    session = environ[ENVIRON_KEY]
+    if environ["PATH_INFO"] == "/fail":
+        session["lost"] = True
+        raise RuntimeError("the app failed")
+    if environ["PATH_INFO"] == "/fail-page":
+        session["lost"] = True
+        try:
+            raise RuntimeError("the app failed")
+        except RuntimeError:
+            import sys
+
+            start_response("500 Internal Server Error", [], sys.exc_info())
+            return [b"sorry"]
+    return app(environ, start_response)
+
+
+@pytest.mark.engines("dynalite", reason="lock mode relies on atomic conditional writes")
+@pytest.mark.parametrize("path", ["/fail", "/fail-page"])
+def test_a_failing_request_lets_go_of_the_lock_at_once(config, clock, path):
+    from dynamodb_sessions.config import LockSettings
+
+    locking = SessionStore(config.replace(lock=LockSettings(lease=60, wait=0.0)), clock=clock)
+    client = Client(SessionMiddleware(failing_app, locking))
+    client.get("/set?a=1")
+    with pytest.raises(RuntimeError):  # werkzeug's client re-raises an error page's exc_info
+        client.get(path)
+    # Without the release the lock would be held for its 60 s lease, and this request, which
+    # does not wait for it, would be answered 503.
+    response = client.get("/get")
+    assert response.status_code == 200 and response.json == {"a": "1"}

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from types import TracebackType
 from typing import Any
 
 from .._core.cookies import read_cookie, set_cookie_header
-from .._core.lifecycle import RETRY_AFTER_SECONDS
+from .._core.lifecycle import RETRY_LATER, UNAVAILABLE_BODY, unavailable_headers
 from ..config import CookieSettings
-from ..exceptions import BackendError, SessionConflictError
 from ..session import Session
 from ..store import SessionStore
 
@@ -60,14 +60,25 @@ class SessionMiddleware:
         def finishing_start_response(
             status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
         ) -> Callable[[bytes], object]:
-            if exc_info is None:  # an error page needs no session write
+            if exc_info is None:
                 headers = [*headers, *self._session_headers(session)]
+            else:  # an error page writes nothing, but must not keep the session locked
+                self._let_go(session)
             return start_response(status, headers, exc_info)
 
         try:
             return self.app(environ, finishing_start_response)
-        except (BackendError, SessionConflictError):
+        except Exception as exc:
+            self._let_go(session)
+            if not isinstance(exc, RETRY_LATER):
+                raise
             return unavailable(start_response)
+
+    def _let_go(self, session: Session) -> None:
+        """Lock mode: a failed request gives the session's lock back at once (best effort:
+        if DynamoDB is down too, the lease runs out by itself)."""
+        with suppress(*RETRY_LATER):
+            self.store.release(session)
 
     def _session_headers(self, session: Session) -> list[tuple[str, str]]:
         update = self.store.finish(session, always_save=self.always_save)
@@ -81,14 +92,5 @@ class SessionMiddleware:
 
 def unavailable(start_response: StartResponse) -> list[bytes]:
     """Answer 503 with ``Retry-After``, setting no cookie, so the user keeps theirs."""
-    body = b"The session store is unavailable; please try again shortly.\n"
-    start_response(
-        "503 Service Unavailable",
-        [
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("Content-Length", str(len(body))),
-            ("Retry-After", str(RETRY_AFTER_SECONDS)),
-            ("Cache-Control", "no-store"),
-        ],
-    )
-    return [body]
+    start_response("503 Service Unavailable", unavailable_headers())
+    return [UNAVAILABLE_BODY]

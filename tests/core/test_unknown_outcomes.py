@@ -1,0 +1,110 @@
+"""Writes whose answer was lost: botocore re-sends them, and the re-send fails its condition on
+the item the first send wrote. The flows recognise their own write instead of reporting a
+conflict (which would merge and write again) or an id clash (which would create a second item).
+"""
+
+from dynamodb_sessions import Codec, SaveOutcome, Session, StoreConfig
+from dynamodb_sessions._core import flows
+from dynamodb_sessions._core.flows import Failed
+from dynamodb_sessions._core.items import build_item, parse_item
+from dynamodb_sessions.crypto import Keyring
+from dynamodb_sessions.ids import new_session_id, storage_key
+
+CONFIG = StoreConfig(table="t", timeout=100, max_conflict_retries=2)
+CONFLICT = Failed("ConditionalCheckFailedException")
+KEY = b"k" * 32
+
+
+class Script:
+    """Runs a flow; each reply is a value or a function of the step it answers."""
+
+    def __init__(self, flow):
+        self.flow = flow
+        self.steps = []
+
+    def run(self, *replies):
+        answers = iter(replies)
+        reply = None
+        while True:
+            try:
+                step = self.flow.send(reply)
+            except StopIteration as done:
+                assert next(answers, None) is None, "flow ended before every reply was used"
+                return done.value
+            self.steps.append(step)
+            answer = next(answers)
+            reply = answer(self.steps) if callable(answer) else answer
+
+    @property
+    def operations(self):
+        return [step.operation for step in self.steps]
+
+
+def landed(steps):
+    """The item as the last write left it: a GetItem reply echoing what was written."""
+    params = steps[-1].params
+    if "Item" in params:  # PutItem
+        return {"Item": params["Item"]}
+    names = params["ExpressionAttributeNames"]
+    values = params["ExpressionAttributeValues"]
+    item = {names["#" + k[1:]]: v for k, v in values.items() if k.startswith(":a")}
+    item["id"] = params["Key"]["id"]
+    return {"Item": item}
+
+
+def loaded(codec, data, *, version=1):
+    sid = new_session_id()
+    key = storage_key(sid)
+    item = build_item(
+        key,
+        codec.encode(data, item_key=key),
+        now=0,
+        created=0,
+        timeout=100,
+        version=version,
+        user_id=None,
+        config=CONFIG,
+    )
+    return Session(data, session_id=sid, stored=parse_item(item, CONFIG.attributes))
+
+
+def test_a_create_that_landed_is_not_made_twice():
+    for codec in (Codec(), Codec(keyring=Keyring([KEY]))):
+        session = Session({"a": 1})
+        first_id = session.session_id
+        script = Script(flows.create(CONFIG, codec, session, now=0))
+        script.run(CONFLICT, lambda steps: landed(steps[:-1]))
+        assert script.operations == ["put_item", "get_item"]  # no second put under a new id
+        assert session.session_id == first_id and not session.is_new
+
+
+def test_a_save_that_landed_is_not_merged_and_written_again():
+    for codec in (Codec(), Codec(keyring=Keyring([KEY]))):
+        session = loaded(codec, {"a": 1})
+        session["b"] = 2
+        script = Script(flows.save(CONFIG, codec, session, now=10))
+        outcome = script.run(CONFLICT, lambda steps: landed(steps[:-1]))
+        assert outcome is SaveOutcome.SAVED
+        assert script.operations == ["update_item", "get_item"]  # one write, then a read
+        assert session.stored.version == 2 and dict(session) == {"a": 1, "b": 2}
+
+
+def test_a_real_conflict_is_still_merged():
+    codec = Codec(keyring=Keyring([KEY]))
+    session = loaded(codec, {"a": 1})
+    session["b"] = 2
+    key = storage_key(session.session_id)
+    other = build_item(
+        key,
+        codec.encode({"a": 1, "c": 3}, item_key=key),
+        now=5,
+        created=0,
+        timeout=100,
+        version=2,
+        user_id=None,
+        config=CONFIG,
+    )
+    script = Script(flows.save(CONFIG, codec, session, now=10))
+    assert script.run(CONFLICT, {"Item": other}, {}) is SaveOutcome.SAVED
+    assert script.operations == ["update_item", "get_item", "update_item"]
+    assert dict(session) == {"a": 1, "b": 2, "c": 3} and session.stored.version == 3

@@ -1,0 +1,50 @@
+"""Fixtures of the fault tests: a fault proxy in front of the test's engine, and a store that
+reaches the engine only through it, with the library's default timeouts and retries."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+
+from dynamodb_sessions import SessionStore, StoreConfig
+from faults.proxy import FaultProxy
+
+
+@pytest.fixture
+def proxy(engine) -> Iterator[FaultProxy]:
+    with FaultProxy(engine.endpoint) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def faulty_config(config: StoreConfig, proxy: FaultProxy) -> StoreConfig:
+    """The test's table, reached through ``proxy``; timeouts and retries are the defaults."""
+    return config.replace(
+        connection=dataclasses.replace(config.connection, endpoint_url=proxy.endpoint)
+    )
+
+
+@pytest.fixture
+def faulty_store(faulty_config: StoreConfig, clock) -> Iterator[SessionStore]:
+    with SessionStore(faulty_config, clock=clock) as store:
+        yield store
+
+
+class Attempts(list[str]):
+    """Every HTTP attempt a client sends (botocore's ``before-send``: retries included)."""
+
+    def attach(self, client) -> Attempts:
+        def record(request, **_):
+            target = request.headers["X-Amz-Target"]
+            target = target.decode() if isinstance(target, bytes) else target
+            self.append(target.rpartition(".")[2])
+
+        client.meta.events.register("before-send.dynamodb", record)
+        return self
+
+
+@pytest.fixture
+def attempts(faulty_store: SessionStore) -> Attempts:
+    return Attempts().attach(faulty_store.client)
