@@ -1,0 +1,262 @@
+"""What every measurement shares: the dynalite process, tables, a settable clock, session data
+of a known size, and the meter that counts DynamoDB calls and capacity units at the client."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dynamodb_sessions import Connection, SessionStore, StoreConfig
+from dynamodb_sessions._core.items import item_size
+from dynamodb_sessions.local import LOCAL_CREDENTIALS
+from dynamodb_sessions.store import make_client
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 3600  # the session (idle) timeout used throughout: one hour
+
+
+# -- dynalite -------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def dynalite() -> Iterator[str]:
+    """One dynalite process on 127.0.0.1 and a free port for the whole run; yields its URL."""
+    node = shutil.which("node")
+    cli = Path(os.environ.get("DYNALITE_CLI", ROOT / ".tools/node_modules/dynalite/cli.js"))
+    if node is None or not cli.exists():
+        raise SystemExit(f"dynalite needs node on PATH and {cli} (run ./scripts/test once)")
+    port = _free_port()
+    args = [node, str(cli), "--host", "127.0.0.1", "--port", str(port)]
+    for flag in ("--createTableMs", "--deleteTableMs", "--updateTableMs"):
+        args += [flag, "0"]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"dynalite exited with {process.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("dynalite did not start within 15 s") from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def dynalite_version() -> str:
+    import json
+
+    package = ROOT / ".tools/node_modules/dynalite/package.json"
+    try:
+        return str(json.loads(package.read_text())["version"])
+    except (OSError, ValueError, KeyError):
+        return "?"
+
+
+def connection(endpoint: str) -> Connection:
+    return Connection(endpoint_url=endpoint, **LOCAL_CREDENTIALS)  # type: ignore[arg-type]
+
+
+def new_table(endpoint: str, name: str, **config: Any) -> StoreConfig:
+    """A fresh session table of its own (the library's create-table: key, user index)."""
+    cfg = StoreConfig(
+        table=f"bench-{name}-{uuid.uuid4().hex[:8]}",
+        connection=connection(endpoint),
+        timeout=config.pop("timeout", TIMEOUT),
+        **config,
+    )
+    with SessionStore(cfg) as store:
+        report = store.create_table(wait_seconds=30)
+    if not report.exists:
+        raise RuntimeError(f"could not create {cfg.table}: {report}")
+    return cfg
+
+
+def drop_table(cfg: StoreConfig) -> None:
+    with SessionStore(cfg) as store:
+        store.client.delete_table(TableName=cfg.table)
+
+
+class Clock:
+    """A settable clock (epoch seconds), injected into the stores."""
+
+    def __init__(self) -> None:
+        self.now = float(int(time.time()))
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def session_data(size: int = 2048, seed: int = 0) -> dict[str, Any]:
+    """Session data whose JSON is about ``size`` bytes, in random (incompressible) text, so the
+    stored item really is that big whatever the codec's compression does."""
+    import random
+    import string
+
+    rng = random.Random(seed)
+    alphabet = string.ascii_letters + string.digits
+    data: dict[str, Any] = {"user": f"user-{seed}", "visits": 1, "cart": [1, 2, 3]}
+    fixed = len('{"user": "user-0", "visits": 1, "cart": [1, 2, 3], "blob": ""}')
+    data["blob"] = "".join(rng.choice(alphabet) for _ in range(max(0, size - fixed)))
+    return data
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+# -- the meter ------------------------------------------------------------------------------
+
+READS = {"GetItem", "Query", "Scan", "BatchGetItem"}
+WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
+CONSUMED = READS | WRITES | {"BatchWriteItem"}
+
+
+def rcu(size: int | None, consistent: bool) -> float:
+    """Read units of one item read: ceil(size / 4 KB), at least 1 (also for a missing item);
+    half for an eventually consistent read."""
+    units = max(1, math.ceil((size or 0) / 4096))
+    return units if consistent else units / 2
+
+
+def wcu(size: int | None) -> float:
+    """Write units of one item write: ceil(size / 1 KB), at least 1."""
+    return max(1, math.ceil((size or 0) / 1024))
+
+
+@dataclass
+class Record:
+    """One DynamoDB call as the client sent it."""
+
+    operation: str
+    ok: bool
+    computed: float | None  # capacity units from the item sizes by DynamoDB's rules
+    reported: float | None  # what dynalite returned for ReturnConsumedCapacity=TOTAL
+    read: bool
+
+
+@dataclass
+class Meter:
+    """Counts a client's calls and their capacity units.
+
+    Hooks on the client: ``provide-client-params`` adds ``ReturnConsumedCapacity=TOTAL`` and,
+    for a write, reads the item's size before it (through a separate, unmetered client);
+    ``after-call`` reads the size after it and prices the call by DynamoDB's rules:
+    GetItem ceil(size/4 KB) RCU (1 for a missing item; half if eventually consistent);
+    PutItem/UpdateItem/DeleteItem ceil(max(before, after)/1 KB) WCU, also when the condition
+    failed. Scan is priced only by what dynalite reports (its cost depends on the items it read
+    before the filter, which the client never sees).
+    """
+
+    sizer: Any
+    records: list[Record] = field(default_factory=list)
+    paused: bool = False
+
+    def attach(self, client: Any) -> Any:
+        events = client.meta.events
+        events.register("provide-client-params.dynamodb", self._before)
+        events.register("after-call.dynamodb", self._after)
+        return client
+
+    def mark(self) -> int:
+        return len(self.records)
+
+    def since(self, mark: int) -> list[Record]:
+        return self.records[mark:]
+
+    @contextmanager
+    def pause(self) -> Iterator[None]:
+        paused, self.paused = self.paused, True
+        try:
+            yield
+        finally:
+            self.paused = paused
+
+    def _size(self, table: str, key: dict[str, Any]) -> int | None:
+        item = self.sizer.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+        return item_size(item) if item else None
+
+    def _before(
+        self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
+    ) -> None:
+        if self.paused or model.name not in CONSUMED:
+            return
+        params["ReturnConsumedCapacity"] = "TOTAL"
+        context["bench_params"] = dict(params)
+        if model.name in WRITES:
+            key = params.get("Key") or {"id": params["Item"]["id"]}
+            context["bench_before"] = self._size(params["TableName"], key)
+
+    def _after(
+        self,
+        http_response: Any,
+        parsed: dict[str, Any],
+        model: Any,
+        context: dict[str, Any],
+        **_: Any,
+    ) -> None:
+        params = context.get("bench_params")
+        if self.paused or params is None:
+            return
+        name = model.name
+        ok = http_response.status_code < 300
+        consumed = parsed.get("ConsumedCapacity")
+        if isinstance(consumed, list):
+            reported = sum(c.get("CapacityUnits", 0) for c in consumed) if consumed else None
+        else:
+            reported = consumed.get("CapacityUnits") if consumed else None
+        computed: float | None = None
+        if name == "GetItem":
+            item = parsed.get("Item")
+            computed = rcu(item_size(item) if item else None, bool(params.get("ConsistentRead")))
+        elif name in WRITES:
+            before = context.get("bench_before")
+            if name == "PutItem":
+                after = item_size(params["Item"]) if ok else None
+            elif name == "UpdateItem" and ok:
+                after = self._size(params["TableName"], params["Key"])
+            else:
+                after = None
+            computed = wcu(max(before or 0, after or 0))
+        elif name == "BatchWriteItem":
+            computed = 0.0
+            for requests in params["RequestItems"].values():
+                for request in requests:
+                    put = request.get("PutRequest")
+                    computed += wcu(item_size(put["Item"]) if put else None)
+        self.records.append(Record(name, ok, computed, reported, name in READS))
+
+
+def metered_store(cfg: StoreConfig, meter: Meter, **kwargs: Any) -> SessionStore:
+    store = SessionStore(cfg, **kwargs)
+    meter.attach(store.client)
+    return store
+
+
+def sizer_client(endpoint: str) -> Any:
+    return make_client(connection(endpoint))

@@ -1,0 +1,98 @@
+"""Sync vs async: throughput with one request in flight and with ``concurrency``.
+
+* async: the Starlette middleware on ``AsyncSessionStore`` (aiobotocore), one event loop,
+  ``concurrency`` tasks each sending its requests one after another (direct ASGI calls);
+* sync: the WSGI middleware on ``SessionStore`` (botocore) in a pool of ``concurrency``
+  threads, as a threaded WSGI server would run it (direct WSGI calls).
+
+Each worker has a session of its own (2 KB); both clients keep botocore's default pool of 10
+connections. Rounds alternate which goes first; the ratio is async/sync requests per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from bench._common import Clock, Meter, median, new_table, session_data
+from bench.adapters import StarletteAdapter, WSGIAdapter, call_wsgi
+
+PATHS = {"read-only": "/read", "modified": "/write"}
+
+
+@dataclass
+class ConcurrencyResult:
+    kind: str
+    concurrency: int
+    sync_rps: float
+    async_rps: float
+    ratio: float
+    ratios: list[float]
+
+
+def _sync_run(adapter: WSGIAdapter, ids: list[str], path: str, per_worker: int) -> float:
+    def worker(session_id: str) -> None:
+        for _ in range(per_worker):
+            status, _ = call_wsgi(adapter.app, path, f"session={session_id}")
+            assert status == 200, status
+
+    with ThreadPoolExecutor(len(ids)) as pool:
+        start = time.perf_counter()
+        list(pool.map(worker, ids))
+        return time.perf_counter() - start
+
+
+def _async_run(adapter: StarletteAdapter, ids: list[str], path: str, per_worker: int) -> float:
+    async def worker(session_id: str) -> None:
+        for _ in range(per_worker):
+            status, _ = await adapter.call(adapter.app, path, session_id)
+            assert status == 200, status
+
+    async def all_workers() -> float:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(i) for i in ids))
+        return time.perf_counter() - start
+
+    return adapter.run(all_workers())  # type: ignore[no-any-return]
+
+
+def measure(
+    endpoint: str, sizer: Any, concurrency: int, per_worker: int, rounds: int
+) -> list[ConcurrencyResult]:
+    """At 1 request in flight (each call waits on dynalite) and at ``concurrency``."""
+    results = []
+    cfg = new_table(endpoint, "conc")
+    sync = WSGIAdapter(cfg, Meter(sizer, paused=True), Clock())
+    asyn = StarletteAdapter(cfg, Meter(sizer, paused=True), Clock())
+    try:
+        for kind, path in PATHS.items():
+            for level in (1, concurrency):
+                count = level * per_worker if level > 1 else 4 * per_worker
+                sync_ids = [sync.create(session_data(2048, seed=i)) for i in range(level)]
+                async_ids = [asyn.create(session_data(2048, seed=i)) for i in range(level)]
+                _sync_run(sync, sync_ids, path, 2)  # warm up (pools, connections)
+                _async_run(asyn, async_ids, path, 2)
+                ratios, sync_rps, async_rps = [], [], []
+                each = count // level
+                for round_ in range(rounds):
+                    if round_ % 2 == 0:
+                        s = _sync_run(sync, sync_ids, path, each)
+                        a = _async_run(asyn, async_ids, path, each)
+                    else:
+                        a = _async_run(asyn, async_ids, path, each)
+                        s = _sync_run(sync, sync_ids, path, each)
+                    sync_rps.append(level * each / s)
+                    async_rps.append(level * each / a)
+                    ratios.append(s / a)
+                results.append(
+                    ConcurrencyResult(
+                        kind, level, median(sync_rps), median(async_rps), median(ratios), ratios
+                    )
+                )
+    finally:
+        sync.close()
+        asyn.close()
+    return results

@@ -1,0 +1,115 @@
+"""GC throughput: expired items deleted per second by ``store.gc(segments=k)``, against a
+sequential Scan + BatchWriteItem delete (25 keys a call, unconditional) on the same table.
+
+Each run starts from the same ``items`` expired items (0.5 KB of data each), written just
+before it (not timed). Rounds rotate the order of the variants; the ratio is each variant's
+items/s over the baseline's in the same round, and the result is the median of those."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bench._common import TIMEOUT, Clock, median, new_table, session_data
+from dynamodb_sessions import Codec, SessionStore
+from dynamodb_sessions._core.items import build_item
+from dynamodb_sessions.ids import new_session_id, storage_key
+
+SEGMENTS = (1, 2, 4, 8)
+BASELINE = "scan + batch delete"
+
+
+@dataclass
+class GCResult:
+    variant: str
+    items_per_s: float
+    ratio: float
+    ratios: list[float]
+
+
+def _populate(client: Any, cfg: Any, items: int, now: int) -> None:
+    codec = Codec(compress_threshold=cfg.compress_threshold)
+    blob = codec.encode(session_data(512))
+    old = now - 3 * TIMEOUT
+    batch: list[dict[str, Any]] = []
+    for _ in range(items):
+        item = build_item(
+            storage_key(new_session_id()),
+            blob,
+            now=old,
+            created=old,
+            timeout=TIMEOUT,
+            version=1,
+            user_id=None,
+            config=cfg,
+        )
+        batch.append({"PutRequest": {"Item": item}})
+        if len(batch) == 25 or _ == items - 1:
+            _batch_write(client, cfg.table, batch)
+            batch = []
+
+
+def _batch_write(client: Any, table: str, requests: list[dict[str, Any]]) -> None:
+    pending = {table: requests}
+    for _ in range(50):  # bounded: unprocessed items are re-sent
+        if not pending:
+            return
+        pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+    raise RuntimeError("BatchWriteItem kept leaving items unprocessed")
+
+
+def baseline_gc(client: Any, table: str, now: int) -> int:
+    """Sequential Scan for expired items, deleted by BatchWriteItem 25 keys at a time."""
+    deleted = 0
+    start: dict[str, Any] | None = None
+    while True:
+        params: dict[str, Any] = {
+            "TableName": table,
+            "FilterExpression": "#e < :now",
+            "ProjectionExpression": "#k",
+            "ExpressionAttributeNames": {"#e": "expires", "#k": "id"},
+            "ExpressionAttributeValues": {":now": {"N": str(now)}},
+        }
+        if start:
+            params["ExclusiveStartKey"] = start
+        reply = client.scan(**params)
+        keys = [{"DeleteRequest": {"Key": {"id": item["id"]}}} for item in reply.get("Items", [])]
+        for i in range(0, len(keys), 25):
+            _batch_write(client, table, keys[i : i + 25])
+        deleted += len(keys)
+        start = reply.get("LastEvaluatedKey")
+        if not start:
+            return deleted
+
+
+def measure(endpoint: str, items: int, rounds: int) -> list[GCResult]:
+    cfg = new_table(endpoint, "gc")
+    clock = Clock()
+    store = SessionStore(cfg, clock=clock)
+    variants = [BASELINE, *(f"gc(segments={k})" for k in SEGMENTS)]
+    rates: dict[str, list[float]] = {v: [] for v in variants}
+    try:
+        for round_ in range(rounds):
+            shift = round_ % len(variants)
+            for variant in variants[shift:] + variants[:shift]:
+                clock.now = float(int(time.time()))
+                _populate(store.client, cfg, items, int(clock.now))
+                start = time.perf_counter()
+                if variant == BASELINE:
+                    deleted = baseline_gc(store.client, cfg.table, int(clock.now))
+                else:
+                    segments = int(variant.split("=")[1].rstrip(")"))
+                    deleted = store.gc(segments=segments).deleted
+                elapsed = time.perf_counter() - start
+                if deleted != items:
+                    raise RuntimeError(f"{variant} deleted {deleted} of {items}")
+                rates[variant].append(items / elapsed)
+    finally:
+        store.client.delete_table(TableName=cfg.table)
+        store.close()
+    results = []
+    for variant in variants:
+        ratios = [r / b for r, b in zip(rates[variant], rates[BASELINE], strict=True)]
+        results.append(GCResult(variant, median(rates[variant]), median(ratios), ratios))
+    return results

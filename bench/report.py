@@ -1,0 +1,450 @@
+"""The report: a console summary, docs/benchmarks.md, and its PNG plots (matplotlib)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench._common import dynalite_version
+from bench.calls import FLOOR, KINDS
+from bench.overhead import GOAL
+
+
+def environment() -> dict[str, str]:
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        node = subprocess.run(["node", "--version"], capture_output=True, text=True, timeout=10)
+        node_version = node.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        node_version = "?"
+    versions = {}
+    for dist in ("dynamodb-sessions", "botocore", "aiobotocore", "Django", "Flask", "starlette"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "-"
+    return {
+        "machine": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "cpu": f"{cpu}, {os.cpu_count()} CPUs",
+        "python": platform.python_version(),
+        "node": node_version,
+        "dynalite": dynalite_version(),
+        **versions,
+    }
+
+
+def _units(rcu: float, wcu: float) -> str:
+    parts = []
+    if rcu:
+        parts.append(f"{rcu:g} RCU")
+    if wcu:
+        parts.append(f"{wcu:g} WCU")
+    return ", ".join(parts) or "0"
+
+
+def _calls_table(rows: list[Any], adapters: list[str]) -> list[str]:
+    cells = {(r.adapter, r.kind): r for r in rows}
+    lines = ["| request | " + " | ".join(adapters) + " |", "|---" * (len(adapters) + 1) + "|"]
+    for kind in KINDS:
+        out = []
+        for adapter in adapters:
+            r = cells.get((adapter, kind))
+            if r is None:
+                out.append("-")
+                continue
+            ops = " + ".join(r.operations) or "none"
+            out.append(f"{ops} ({_units(r.rcu, r.wcu)})")
+        lines.append(f"| {kind} | " + " | ".join(out) + " |")
+    return lines
+
+
+def summary(results: dict[str, Any]) -> str:
+    lines = ["", "DynamoDB calls per request (capacity units from item sizes)"]
+    adapters = list(dict.fromkeys(r.adapter for r in results["calls"]))
+    for kind in KINDS:
+        cells = [r for r in results["calls"] if r.kind == kind]
+        text = "  ".join(
+            f"{r.adapter}: {'+'.join(r.operations) or '-'} [{_units(r.rcu, r.wcu)}]" for r in cells
+        )
+        lines.append(f"  {kind:24s} {text}")
+    m = results["mix"]
+    ours, base = m["ours"], m["baseline"]
+    lines.append("")
+    lines.append(
+        f"Mix ({m['requests']} requests): per 1,000 requests  dynamodb-sessions "
+        f"{ours.per_1000(ours.rcu):.0f} RCU + {ours.per_1000(ours.wcu):.0f} WCU   baseline "
+        f"{base.per_1000(base.rcu):.0f} RCU + {base.per_1000(base.wcu):.0f} WCU   "
+        f"(WCU ratio {ours.wcu / base.wcu:.2f})"
+    )
+    lines.append("")
+    lines.append(f"Overhead vs the bare framework + one raw GetItem (goal <= {GOAL}):")
+    for o in results["overhead"]:
+        lines.append(
+            f"  {o.adapter:10s} {o.ratio:.3f}  ({o.adapter_ms:.2f} ms vs {o.bare_ms:.2f} ms)"
+        )
+    lines.append("")
+    for c in results["concurrency"]:
+        lines.append(
+            f"Sync vs async, {c.kind}, {c.concurrency} in flight: WSGI threads "
+            f"{c.sync_rps:.0f} req/s, ASGI async {c.async_rps:.0f} req/s (async/sync {c.ratio:.2f})"
+        )
+    lines.append("")
+    lines.append("GC throughput (expired items deleted per second):")
+    for g in results["gc"]:
+        lines.append(f"  {g.variant:22s} {g.items_per_s:8.0f}/s  x{g.ratio:.2f} of the baseline")
+    p = results["profile"]
+    lines.append("")
+    lines.append(
+        f"Read path, the load's merge (20 keys): before the fix {p.merge_us['before']:.1f} us, "
+        f"after {p.merge_us['after']:.1f} us; whole request CPU (stubbed client) "
+        f"{p.cpu_us['before']:.0f} us -> {p.cpu_us['after']:.0f} us"
+    )
+    del adapters
+    return "\n".join(lines)
+
+
+def _plots(results: dict[str, Any], folder: Path) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    made = {}
+
+    def save(fig: Any, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(folder / f"{name}.png", dpi=110)
+        plt.close(fig)
+        made[name] = f"{folder.name}/{name}.png"
+
+    m = results["mix"]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    labels = ["dynamodb-sessions", "writes every request"]
+    rcu = [m["ours"].per_1000(m["ours"].rcu), m["baseline"].per_1000(m["baseline"].rcu)]
+    wcu = [m["ours"].per_1000(m["ours"].wcu), m["baseline"].per_1000(m["baseline"].wcu)]
+    ax.bar(labels, rcu, label="RCU")
+    ax.bar(labels, wcu, bottom=rcu, label="WCU")
+    ax.set_ylabel("capacity units per 1,000 requests")
+    ax.set_title("Realistic mix (70% read, 20% modify, 10% new; 2 KB)")
+    ax.legend()
+    save(fig, "mix")
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    names = [o.adapter for o in results["overhead"]]
+    ax.bar(names, [o.ratio for o in results["overhead"]], color="tab:blue")
+    for i, o in enumerate(results["overhead"]):
+        ax.plot([i] * len(o.ratios), o.ratios, "k.", alpha=0.4)
+    ax.axhline(GOAL, color="tab:red", linestyle="--", label=f"goal {GOAL}")
+    ax.axhline(1.0, color="grey", linewidth=0.8)
+    ax.set_ylabel("time ratio (median; dots: rounds)")
+    ax.set_title("Read-only request vs bare framework + one raw GetItem")
+    ax.legend(loc="lower right")
+    save(fig, "overhead")
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    conc = results["concurrency"]
+    x = range(len(conc))
+    ax.bar(
+        [i - 0.2 for i in x], [c.sync_rps for c in conc], 0.4, label="WSGI + SessionStore, threads"
+    )
+    ax.bar(
+        [i + 0.2 for i in x],
+        [c.async_rps for c in conc],
+        0.4,
+        label="ASGI + AsyncSessionStore, asyncio",
+    )
+    ax.set_xticks(list(x), [f"{c.kind}\n{c.concurrency} in flight" for c in conc], fontsize=8)
+    ax.set_ylabel("requests per second")
+    ax.set_title("Sync vs async")
+    ax.legend(fontsize=8)
+    save(fig, "concurrency")
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    gcs = results["gc"]
+    ax.bar(
+        [g.variant.replace("gc(segments=", "segments ").rstrip(")") for g in gcs],
+        [g.items_per_s for g in gcs],
+        color=["tab:grey"] + ["tab:blue"] * (len(gcs) - 1),
+    )
+    ax.set_ylabel("expired items deleted per second")
+    ax.set_title("GC: conditional deletes by segments vs scan + batch delete")
+    ax.tick_params(axis="x", labelsize=8)
+    save(fig, "gc")
+    return made
+
+
+def write(results: dict[str, Any], out: Path, *, plots: bool) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    images = _plots(results, out.with_suffix("")) if plots else {}
+    env = results["environment"]
+    adapters = list(dict.fromkeys(r.adapter for r in results["calls"]))
+    m = results["mix"]
+    ours, base = m["ours"], m["baseline"]
+    agree_calls = all(r.agrees for r in results["calls"])
+    floor_ok = all(r.operations == FLOOR[r.kind] for r in results["calls"] if r.kind in FLOOR)
+    lines = [
+        "# Benchmarks",
+        "",
+        "What a session costs in DynamoDB calls and capacity units, and in time, measured in one",
+        "run on dynalite (a local DynamoDB-API server) with every adapter of this library.",
+        "Regenerate this page with:",
+        "",
+        "```sh",
+        f".venv/bin/{results['command']}",
+        "```",
+        "",
+        f"Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(results.get('finished')))} "
+        f"({results['mode']} sizes, "
+        f"{results['seconds']:.0f} s). Machine: {env['machine']}, {env['cpu']}; load average "
+        f"{results['load_before']:.1f} at the start, {results['load_after']:.1f} at the end (a",
+        "shared machine: other test suites ran at the same time, which is why every timing",
+        "below is a median of per-round ratios of variants run alternately).",
+        "",
+        "Versions: "
+        + ", ".join(f"{k} {v}" for k, v in env.items() if k not in ("machine", "cpu"))
+        + ".",
+        "",
+        "## 1. DynamoDB calls and capacity units per request",
+        "",
+        "Counted at the client (botocore events on the store's own client). Capacity units are",
+        "computed from the item sizes by DynamoDB's rules: a strongly consistent read",
+        "ceil(size / 4 KB) RCU, 1 for a missing item; a write ceil(size / 1 KB) WCU of the larger",
+        "of the item before and after (an UpdateItem too, so refreshing the expiry of a "
+        f"{m['item_bytes'] / 1024:.1f} KB",
+        "item costs as much as rewriting it), also when its condition fails. Sessions hold 2 KB",
+        f"of JSON data (random text; zlib packs it to a {m['item_bytes']}-byte item). The session",
+        "timeout is one hour; its expiry is refreshed once a tenth of it has passed.",
+        "",
+        *_calls_table(results["calls"], adapters),
+        "",
+        "What the requests do: " + "; ".join(f"*{k}*: {v}" for k, v in KINDS.items()) + ".",
+        "",
+        f"- The floor holds for every adapter: {'yes' if floor_ok else 'NO'} (no call for an "
+        "unused session, one GetItem for a read-only one, GetItem + UpdateItem for a",
+        "  modified one).",
+        "- Starlette/FastAPI reads the session of a request that carries a cookie even when the",
+        "  endpoint never looks at it: an ASGI app reads `request.session` without `await`, so",
+        "  the middleware must load before the app runs (see the README).",
+        "- Django refreshes an unchanged session's expiry only with `SESSION_SAVE_EVERY_REQUEST`",
+        "  (Django's own rule), hence no UpdateItem in its *refresh due* row.",
+        "- Rotation writes the session under its new id first, then deletes the old item, so a",
+        "  failure half way leaves the user signed in.",
+        "- Cross-check: dynalite's own `ReturnConsumedCapacity=TOTAL` figures (requested on every",
+        "  call by a `provide-client-params` hook) agree with the computed ones on every call: "
+        f"{'yes' if agree_calls and ours.agrees and base.agrees else 'NO'}.",
+        "",
+        "## 2. Capacity units per 1,000 requests: a realistic mix",
+        "",
+        f"{m['users']} users each make a request every 30 s for {m['minutes']} minutes "
+        f"({m['requests']} requests; the stores' clock is injected, so the time passes in",
+        "seconds): 70% read-only, 20% modify the session, 10% come from a new visitor who stores",
+        "2 KB. The baseline is the common design (the AWS SDK for PHP's session handler that",
+        "silverstripe-dynamodb wraps, and most DynamoDB session backends): GetItem, then a",
+        "PutItem of the whole item at the end of every request. It is a small middleware in",
+        "`bench/mix.py` that builds its items exactly as this library does (same codec, same",
+        "attributes), so only the write pattern differs. Both serve the same requests in the",
+        "same order through the same WSGI app.",
+        "",
+        "| per 1,000 requests | GetItem | PutItem | UpdateItem | RCU | WCU | total CU |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, r in (("dynamodb-sessions", ours), ("writes every request", base)):
+        lines.append(
+            f"| {label} | {r.per_1000(r.calls.get('GetItem', 0)):.0f} | "
+            f"{r.per_1000(r.calls.get('PutItem', 0)):.0f} | "
+            f"{r.per_1000(r.calls.get('UpdateItem', 0)):.0f} | {r.per_1000(r.rcu):.0f} | "
+            f"{r.per_1000(r.wcu):.0f} | {r.per_1000(r.rcu + r.wcu):.0f} |"
+        )
+    wcu_ratio = ours.wcu / base.wcu if base.wcu else float("nan")
+    total_ratio = (ours.rcu + ours.wcu) / (base.rcu + base.wcu) if base.wcu else float("nan")
+    # Dollars for a million requests: units per 1,000 requests x 1,000, at $ per million units.
+    price_ours = (ours.per_1000(ours.rcu) * 0.125 + ours.per_1000(ours.wcu) * 0.625) / 1000
+    price_base = (base.per_1000(base.rcu) * 0.125 + base.per_1000(base.wcu) * 0.625) / 1000
+    lines += [
+        "",
+        f"Write units: **{wcu_ratio:.2f}x** the baseline's; all capacity units: "
+        f"{total_ratio:.2f}x. Writes are what costs: at on-demand prices of $0.125 per million",
+        "read units and $0.625 per million write units (us-east-1 at the time of writing;",
+        f"check yours), a million such requests cost ${price_ours:.2f} against ${price_base:.2f}.",
+        "The UpdateItems of this library are the modifications and the expiry refreshes of",
+        "read-only sessions (once 6 minutes of the one-hour timeout have passed); a longer",
+        "timeout means fewer refreshes. The floor for this mix is the writes it asks for: 30%",
+        "of its requests change or create a 2 WCU session. Reads cost the same: both read once",
+        "per request that carries a cookie.",
+        "",
+    ]
+    if "mix" in images:
+        lines += [f"![capacity units per 1,000 requests]({images['mix']})", ""]
+    lines += [
+        "## 3. Overhead against the limit",
+        "",
+        "A read-only request through each adapter with its store, over the same framework's",
+        "bare request whose view makes one raw GetItem (same client configuration, strongly",
+        "consistent) of an item of the same size. Called in-process (a direct WSGI or ASGI",
+        "call, no socket), so framework and DynamoDB time are all there is. The Starlette bare",
+        "view uses an aiobotocore client, as the middleware's store does. Each round times",
+        f"{results['sizes']['overhead']['n']} pairs of requests, alternating which goes first;",
+        "the ratio is the median over "
+        f"{results['sizes']['overhead']['rounds']} rounds of the per-round ratio of median times.",
+        f"The goal is at most {GOAL}.",
+        "",
+        "| adapter | ratio | per round | adapter request | bare request |",
+        "|---|---|---|---|---|",
+    ]
+    for o in results["overhead"]:
+        spread = ", ".join(f"{r:.2f}" for r in o.ratios)
+        mark = "" if o.ratio <= GOAL else " (over the goal)"
+        lines.append(
+            f"| {o.adapter} | **{o.ratio:.3f}**{mark} | {spread} | {o.adapter_ms:.2f} ms | "
+            f"{o.bare_ms:.2f} ms |"
+        )
+    lines += [""]
+    if "overhead" in images:
+        lines += [f"![overhead ratios]({images['overhead']})", ""]
+    c0 = results["concurrency"][-1]
+    lines += [
+        "## 4. Sync vs async (ASGI)",
+        "",
+        f"1 and {c0.concurrency} requests in flight, each worker on a session of its own (2 KB):",
+        "",
+        "- **async**: the Starlette middleware on `AsyncSessionStore` (aiobotocore), one event",
+        "  loop, one task per request in flight, each sending requests one after another",
+        "  (direct ASGI calls);",
+        "- **sync**: the WSGI middleware on `SessionStore` (botocore) in a pool of one thread per",
+        "  request in flight, as a threaded WSGI server runs it (direct WSGI calls).",
+        "",
+        "Both clients keep botocore's default pool of 10 connections. Rounds alternate which",
+        "goes first; the ratio is the median of the per-round async/sync throughput ratios.",
+        "",
+        "| requests | in flight | sync (threads) | async (asyncio) | async / sync |",
+        "|---|---|---|---|---|",
+    ]
+    for c in results["concurrency"]:
+        lines.append(
+            f"| {c.kind} | {c.concurrency} | {c.sync_rps:.0f} req/s | {c.async_rps:.0f} req/s "
+            f"| {c.ratio:.2f} |"
+        )
+    lines += [
+        "",
+        "Read this as: on a local engine neither is a throughput win. dynalite shares this",
+        "machine's CPUs with the benchmark, so both variants are bound by CPU (the engine's and",
+        "Python's), and the ratio moves from run to run with the machine's load (the per-round",
+        "ratios: "
+        + "; ".join(
+            f"{c.kind} x{c.concurrency}: {', '.join(f'{r:.2f}' for r in c.ratios)}"
+            for c in results["concurrency"]
+        )
+        + "). The async side runs",
+        "all its Python on one event-loop thread; the sync side's threads overlap their waits.",
+        "Against DynamoDB itself, where a call waits on the network, the async store's",
+        "advantage is holding no thread per request in flight; a local engine cannot show that.",
+        "Choose the adapter by framework, not for throughput.",
+        "",
+    ]
+    if "concurrency" in images:
+        lines += [f"![sync vs async]({images['concurrency']})", ""]
+    g_items = results["sizes"]["gc"]["items"]
+    lines += [
+        "## 5. GC throughput",
+        "",
+        f"{g_items} expired items (0.5 KB of data each) written before each run (not timed);",
+        "`store.gc(segments=k)` against a sequential Scan + BatchWriteItem delete (25 keys a",
+        "call) on the same table. Rounds rotate the order of the variants; ratios are to the",
+        "baseline of the same round.",
+        "",
+        "| variant | items/s | vs baseline |",
+        "|---|---|---|",
+    ]
+    for g in results["gc"]:
+        lines.append(f"| {g.variant} | {g.items_per_s:.0f} | {g.ratio:.2f}x |")
+    ours_gc = [g for g in results["gc"] if g.variant.startswith("gc(")]
+    best = max(ours_gc, key=lambda g: g.items_per_s)
+    one = ours_gc[0]
+    lines += [
+        "",
+        "The library's GC deletes each expired item with its own DeleteItem, conditional on the",
+        "item still being expired and unchanged, so a session refreshed between the scan and",
+        "the delete survives; BatchWriteItem takes no condition and would delete it. That costs",
+        "throughput: one call per item against one per 25. Segments run in parallel threads;",
+        f"here the best was {best.variant} at {best.items_per_s / one.items_per_s:.1f}x the",
+        f"single segment's rate ({best.ratio:.2f}x the baseline). dynalite is one Node process",
+        "sharing this machine's CPUs with the benchmark, so parallel calls soon queue behind",
+        "it; against DynamoDB, where each call waits on the network, segments scale further.",
+        "GC runs from cron, not in a request: safety was chosen over speed.",
+        "",
+    ]
+    if "gc" in images:
+        lines += [f"![GC throughput]({images['gc']})", ""]
+    p = results["profile"]
+    shares = ""
+    if p.botocore_share is not None:
+        shares = (
+            f" pyinstrument over {p.requests} read-only requests through the WSGI adapter "
+            f"({p.wall_ms:.2f} ms each): {100 * p.botocore_share:.0f}% of the time is inside "
+            f"botocore's call (signing, the HTTP round trip to dynalite, parsing), "
+            f"{100 * (p.library_share or 0):.0f}% in this library, the adapter and the app."
+        )
+    lines += [
+        "## 6. Profile of the read path",
+        "",
+        "`bench/profile_read.py`." + shares,
+        "",
+        "Within the library's share, per read-only request: zlib and JSON decoding of the data",
+        "(the largest part, and needed), reading the item's attributes, the end-of-request",
+        "decision, and two `Session` objects (the deferred one and the loaded one). One thing",
+        "cost more than it should: the deferred session took the loaded one's contents with",
+        "`dict.update(self, loaded)`. `loaded` is a `Session`, whose `keys()` and `__getitem__`",
+        "are overridden (to track access), so CPython's fast dict merge did not apply and every",
+        "key went through two Python-level calls. `session.py` now merges `dict.items(loaded)`,",
+        "dict's own view (one line; behaviour unchanged; the suite passes).",
+        "",
+        "Before and after, interleaved in rounds in this run, for a session of 20 keys: the",
+        "changed step alone (a deferred session taking in the loaded one), and a whole",
+        "read-only request's CPU time (library, adapter and app) with the DynamoDB client",
+        "replaced by a stub that returns the recorded GetItem answer:",
+        "",
+        "| | before (per-key merge) | after (`dict.items`) |",
+        "|---|---|---|",
+        f"| the load's merge | {p.merge_us['before']:.1f} us | {p.merge_us['after']:.1f} us |",
+        f"| whole request, stubbed client | {p.cpu_us['before']:.0f} us "
+        f"| {p.cpu_us['after']:.0f} us |",
+        "",
+        "The whole-request figures move by more than the gain from round to round on this",
+        "shared machine; the step alone is the reliable measure. The gain grows with the",
+        "number of keys a session holds. It applies to the adapters that load on first use",
+        "(WSGI and Flask: every request that reads its session); Starlette and Django load",
+        "eagerly through `store.load()` and never took that path.",
+        "",
+        "Nothing else in the library stood out: no client or configuration is built per",
+        "request (one botocore client per store), hashing the id costs under a microsecond, and",
+        "a read-only request decodes its data once (a save decodes the stored copy again only",
+        "when it writes). The rest of a request is botocore's own per-call work (request",
+        "signing, its user-agent string and endpoint resolution on every call, parsing) and the",
+        "round trip, which the overhead ratios above put in proportion.",
+        "",
+        "## Caveats",
+        "",
+        "- dynalite is not DynamoDB: its latency is a local process's, so the time ratios say",
+        "  how much CPU the library adds, not what a request costs against AWS (where the",
+        "  network dominates and the ratios move towards 1). Call counts and capacity units do",
+        "  not depend on the engine.",
+        "- Capacity units exclude the sparse user index (`user_id-index`): sessions without a",
+        "  user id, as here, are not in it; a session with one also writes the index.",
+        "- Smoke mode (`--smoke`, used by the test suite) runs the same code with tiny sizes;",
+        "  its numbers mean nothing.",
+        "",
+    ]
+    out.write_text("\n".join(lines))
