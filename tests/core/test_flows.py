@@ -1,43 +1,17 @@
 """The sans-IO flows driven by hand: each step checked, each reply made up."""
 
-from collections.abc import Generator
-from typing import Any
-
 import pytest
+from flowscript import Script
 
 from dynamodb_sessions import Codec, SaveOutcome, Session, SessionConflictError, StoreConfig
 from dynamodb_sessions._core import flows
-from dynamodb_sessions._core.flows import Call, Failed, diff
+from dynamodb_sessions._core.flows import Failed, diff
 from dynamodb_sessions._core.items import build_item, parse_item
 from dynamodb_sessions.ids import new_session_id, storage_key
 
 CONFIG = StoreConfig(table="t", timeout=100, max_conflict_retries=2)
 CODEC = Codec()
 CONFLICT = Failed("ConditionalCheckFailedException")
-
-
-class Script:
-    """Runs a flow, answering each step from a list and keeping the steps it saw."""
-
-    def __init__(self, flow: Generator[Any, Any, Any]) -> None:
-        self.flow = flow
-        self.steps: list[Call] = []
-
-    def run(self, *replies: Any) -> Any:
-        answers = iter(replies)
-        reply = None
-        while True:
-            try:
-                step = self.flow.send(reply)
-            except StopIteration as done:
-                assert next(answers, None) is None, "flow ended before every reply was used"
-                return done.value
-            self.steps.append(step)
-            reply = next(answers)
-
-    @property
-    def operations(self) -> list[str]:
-        return [step.operation for step in self.steps if isinstance(step, Call)]
 
 
 def stored(session_id: str, data: dict, *, version: int = 1, now: int = 0) -> dict:

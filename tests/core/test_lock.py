@@ -1,7 +1,7 @@
 """Lock mode, pure: the exact lock requests, and the lock flows driven by hand."""
 
 import pytest
-from test_flows import Script
+from flowscript import Script
 
 from dynamodb_sessions import Codec, Session, StoreConfig
 from dynamodb_sessions._core import flows, lock, requests

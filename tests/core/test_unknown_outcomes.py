@@ -3,6 +3,8 @@ the item the first send wrote. The flows recognise their own write instead of re
 conflict (which would merge and write again) or an id clash (which would create a second item).
 """
 
+from flowscript import Script
+
 from dynamodb_sessions import Codec, SaveOutcome, Session, StoreConfig
 from dynamodb_sessions._core import flows
 from dynamodb_sessions._core.flows import Failed
@@ -13,31 +15,6 @@ from dynamodb_sessions.ids import new_session_id, storage_key
 CONFIG = StoreConfig(table="t", timeout=100, max_conflict_retries=2)
 CONFLICT = Failed("ConditionalCheckFailedException")
 KEY = b"k" * 32
-
-
-class Script:
-    """Runs a flow; each reply is a value or a function of the step it answers."""
-
-    def __init__(self, flow):
-        self.flow = flow
-        self.steps = []
-
-    def run(self, *replies):
-        answers = iter(replies)
-        reply = None
-        while True:
-            try:
-                step = self.flow.send(reply)
-            except StopIteration as done:
-                assert next(answers, None) is None, "flow ended before every reply was used"
-                return done.value
-            self.steps.append(step)
-            answer = next(answers)
-            reply = answer(self.steps) if callable(answer) else answer
-
-    @property
-    def operations(self):
-        return [step.operation for step in self.steps]
 
 
 def landed(steps):
