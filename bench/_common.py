@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,7 +16,8 @@ from typing import Any
 
 from dynamodb_sessions import Connection, SessionStore, StoreConfig
 from dynamodb_sessions._core.items import item_size
-from dynamodb_sessions.local import LOCAL_CREDENTIALS
+from dynamodb_sessions.exceptions import ConfigurationError
+from dynamodb_sessions.local import LOCAL_CREDENTIALS, dynalite_engine
 from dynamodb_sessions.store import make_client
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,40 +27,15 @@ TIMEOUT = 3600  # the session (idle) timeout used throughout: one hour
 # -- dynalite -------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def dynalite() -> Iterator[str]:
     """One dynalite process on 127.0.0.1 and a free port for the whole run; yields its URL."""
-    node = shutil.which("node")
     cli = Path(os.environ.get("DYNALITE_CLI", ROOT / ".tools/node_modules/dynalite/cli.js"))
-    if node is None or not cli.exists():
-        raise SystemExit(f"dynalite needs node on PATH and {cli} (run ./scripts/test once)")
-    port = _free_port()
-    args = [node, str(cli), "--host", "127.0.0.1", "--port", str(port)]
-    for flag in ("--createTableMs", "--deleteTableMs", "--updateTableMs"):
-        args += [flag, "0"]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"dynalite exited with {process.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("dynalite did not start within 15 s") from None
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+        with dynalite_engine(cli) as endpoint:
+            yield endpoint
+    except ConfigurationError as exc:
+        raise SystemExit(f"{exc} (run ./scripts/test once)") from None
 
 
 def dynalite_version() -> str:

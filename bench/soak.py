@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import random
-import shutil
 import socket
 import statistics
 import subprocess
@@ -27,6 +26,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -197,24 +197,18 @@ def main() -> int:
     duration = min(args.duration, 900.0)
 
     from dynamodb_sessions import Connection, SessionStore, StoreConfig
+    from dynamodb_sessions.exceptions import ConfigurationError
+    from dynamodb_sessions.local import dynalite_engine
 
-    node = shutil.which("node")
     cli = Path(os.environ.get("DYNALITE_CLI") or ROOT / ".tools/node_modules/dynalite/cli.js")
-    if node is None or not cli.exists():
-        print(
-            "needs node and dynalite (npm install --prefix .tools dynalite@4.0.0)", file=sys.stderr
-        )
+    engine = ExitStack()
+    try:
+        endpoint = engine.enter_context(dynalite_engine(cli))
+    except ConfigurationError as exc:
+        print(exc, file=sys.stderr)
         return 2
-    engine_port = free_port()
-    engine = subprocess.Popen(
-        [node, str(cli), "--host", "127.0.0.1", "--port", str(engine_port), "--createTableMs", "0"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     server = None
     try:
-        wait_for_port(engine_port)
-        endpoint = f"http://127.0.0.1:{engine_port}"
         table = f"soak-{uuid.uuid4().hex[:8]}"
         connection = Connection(
             endpoint_url=endpoint, region="us-east-1", access_key="local", secret_key="local"
@@ -279,13 +273,13 @@ def main() -> int:
         print(f"errors: {sum(tally.errors.values())} {dict(tally.errors)}; users stuck: {stuck}")
         return 1 if tally.errors or stuck else 0
     finally:
-        for process in (server, engine):
-            if process is not None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        engine.close()
 
 
 if __name__ == "__main__":

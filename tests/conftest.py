@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from dynamodb_sessions import Connection, SessionStore, StoreConfig
-from dynamodb_sessions.local import LOCAL_CREDENTIALS, local_engine
+from dynamodb_sessions.local import DYNALITE_PACKAGE, LOCAL_CREDENTIALS, local_engine
+from dynamodb_sessions.local import dynalite_engine as dynalite_engine_at
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = ("moto", "dynalite")
@@ -57,32 +55,13 @@ def isolate_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float = 15.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"dynalite exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"dynalite did not listen on 127.0.0.1:{port} within {seconds} s")
-
-
 def dynalite_cli() -> Path:
     configured = os.environ.get("DYNALITE_CLI")
     path = Path(configured) if configured else ROOT / ".tools/node_modules/dynalite/cli.js"
-    if not path.exists():
+    if not path.exists() or shutil.which("node") is None:
         pytest.fail(
-            f"dynalite not found at {path}: run `npm install --prefix .tools dynalite@4.0.0` "
-            "(scripts/test does this) or set DYNALITE_CLI"
+            f"dynalite needs Node.js (>= 20) and {path}: run `npm install --prefix .tools "
+            f"{DYNALITE_PACKAGE}` (scripts/test does this) or set DYNALITE_CLI"
         )
     return path
 
@@ -95,36 +74,8 @@ def moto_engine() -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def dynalite_engine() -> Iterator[Engine]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("dynalite needs Node.js (>= 20) on PATH")
-    port = free_port()
-    # The real node binary (not npx, which leaves the server behind); --createTableMs 0 and
-    # friends make table changes instant instead of boto's waiter sleeping 20 s.
-    process = subprocess.Popen(
-        [
-            node,
-            str(dynalite_cli()),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--createTableMs",
-            "0",
-            "--deleteTableMs",
-            "0",
-            "--updateTableMs",
-            "0",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, process)
-        yield Engine("dynalite", f"http://127.0.0.1:{port}")
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with dynalite_engine_at(dynalite_cli()) as endpoint:
+        yield Engine("dynalite", endpoint)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -14,7 +14,12 @@ concurrent requests show the library's merging rather than the engine's race.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import socket
+import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -78,3 +83,56 @@ class _OneAtATime:
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
+
+DYNALITE_PACKAGE = "dynalite@4.0.0"
+
+
+@contextmanager
+def dynalite_engine(cli: str | os.PathLike[str], *, start_seconds: float = 15.0) -> Iterator[str]:
+    """Run dynalite (npm ``dynalite``, a LevelDB-based DynamoDB-API server) on 127.0.0.1.
+
+    ``cli`` is its ``cli.js`` (``npm install --prefix .tools dynalite@4.0.0`` puts it at
+    ``.tools/node_modules/dynalite/cli.js``). Unlike moto it validates requests strictly,
+    enforces the exact 400 KB item limit and keeps conditional writes atomic under concurrency,
+    which is why the tests and benchmarks use it; it has no UpdateTimeToLive. Yields the
+    endpoint URL; the process is stopped when the block ends. Used by the test suite and the
+    benchmarks, not by the library itself.
+    """
+    node = shutil.which("node")
+    if node is None or not os.path.exists(cli):
+        raise ConfigurationError(
+            f"dynalite needs Node.js on PATH and {cli} (npm install --prefix .tools "
+            f"{DYNALITE_PACKAGE})"
+        )
+    port = _free_loopback_port()  # dynalite's --port 0 does not pick a free port
+    # The node binary itself (npx would leave the server behind when stopped); the *Ms flags
+    # make table changes instant instead of a waiter sleeping 20 s.
+    command = [node, os.fspath(cli), "--host", "127.0.0.1", "--port", str(port)]
+    for flag in ("--createTableMs", "--deleteTableMs", "--updateTableMs"):
+        command += [flag, "0"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_until_listening(port, process, start_seconds)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_listening(port: int, process: subprocess.Popen[bytes], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"dynalite exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"dynalite did not listen on 127.0.0.1:{port} within {seconds} s")
