@@ -1,5 +1,6 @@
 """Concurrent requests on one session through a real threaded HTTP server, and GC racing
-refreshes. dynalite only: moto's conditional writes are not atomic under concurrency.
+refreshes. dynalite only: its conditional writes are atomic by themselves, as DynamoDB's are;
+moto's are only because the fixture's engine serialises every call, which would hide a race.
 
 Bounded: 8 client threads x 50 requests per test; every wait has a timeout (a safety bound,
 never a timed assertion). Only 127.0.0.1.
@@ -23,7 +24,7 @@ from dynamodb_sessions.ids import storage_key
 from dynamodb_sessions.integrations.wsgi import ENVIRON_KEY, SessionMiddleware
 
 pytestmark = pytest.mark.engines(
-    "dynalite", reason="moto's conditional writes are not atomic under concurrency"
+    "dynalite", reason="moto is atomic only because the fixture serialises its calls"
 )
 
 THREADS, REQUESTS = 8, 50
