@@ -34,6 +34,7 @@ from dynamodb_sessions.ids import is_well_formed, new_session_id, storage_key
 from dynamodb_sessions.integrations import starlette as asgi
 from dynamodb_sessions.integrations import wsgi
 from dynamodb_sessions.integrations.flask import DynamoDBSessions, TaggedJSON
+from strategies import json_values
 
 ADAPTERS = ("wsgi", "flask", "starlette", "fastapi")
 ASGI = {"starlette", "fastapi"}
@@ -332,17 +333,6 @@ cookie_headers = st.builds(
     st.lists(st.text(HEADER_CHARS, max_size=20), max_size=3),
     st.booleans(),
 ) | st.text(HEADER_CHARS, max_size=200)
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=40),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
-    max_leaves=20,
-)
 contents = st.dictionaries(st.text(max_size=20), json_values, max_size=6)
 
 

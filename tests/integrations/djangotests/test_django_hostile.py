@@ -20,6 +20,7 @@ from dynamodb_sessions import BackendUnavailableError, SessionStore
 from dynamodb_sessions.ids import is_well_formed, new_session_id
 from dynamodb_sessions.integrations.django import set_store
 from faults.proxy import FaultProxy
+from strategies import json_values
 
 ONE_ENGINE = "adapter behaviour does not depend on the engine; one keeps the suite quick"
 HEADER_CHARS = st.characters(codec="latin-1", exclude_categories=("Cc",), exclude_characters="\x7f")
@@ -120,19 +121,6 @@ def test_cycle_key_retires_the_old_id(store):
     assert request("/get", f"sessionid={after}").json() == {"cart": 3}
     assert request("/get", f"sessionid={before}").json() == {}
     assert not store.exists(before)
-
-
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=40),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
-    max_leaves=20,
-)
 
 
 @pytest.mark.engines("dynalite", reason=ONE_ENGINE)
