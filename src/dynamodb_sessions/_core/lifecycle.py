@@ -77,7 +77,7 @@ def decide(session: Session, now: int, config: StoreConfig, *, always_save: bool
     if not session.is_loaded:
         return Plan(Write.NONE, (), CookieAction.KEEP)
     retire = tuple(session.retired_ids)
-    has_data = bool(session.to_dict())
+    has_data = dict.__len__(session) > 0  # no copy, and not a read by the app
     if session.stored is None:
         if has_data and (session.modified or always_save):
             return Plan(Write.CREATE, retire, CookieAction.SET)
