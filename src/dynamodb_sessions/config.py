@@ -71,7 +71,7 @@ class Connection:
     region: str | None = None
     endpoint_url: str | None = None
     access_key: str | None = None
-    secret_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)  # never in a repr (logs)
     connect_timeout: float = 1.0
     read_timeout: float = 1.0
     max_attempts: int = 3  # attempts in all, the first included (botocore's total_max_attempts)

@@ -10,12 +10,19 @@ Every exception derives from :class:`SessionError`::
     ├── SessionConflictError      a save lost every bounded retry against concurrent writers
     ├── SessionExistsError        a create insisted on an id that is already stored
     ├── SessionLockError          lock mode: another request held the session past the wait
-    └── BackendError              DynamoDB answered with an error we do not handle
-        ├── BackendUnavailableError   connection refused or cut, timeout, throttled past retries
+    └── BackendError              DynamoDB refused a request: permissions, credentials, an
+        │                         invalid request (a bug), ... (a 500: retrying cannot cure it)
+        ├── BackendUnavailableError   connection refused or cut, timeout, throttled or a
+        │                             server error past botocore's retries (a 503)
         └── TableNotFoundError        the configured table does not exist
 
 Errors that come from DynamoDB keep the AWS error code in ``code`` and chain the botocore
 exception as ``__cause__``.
+
+Which errors a web adapter answers with 503 and ``Retry-After`` (only those retrying can cure:
+:class:`BackendUnavailableError`, :class:`SessionConflictError`, :class:`SessionLockError`) is
+decided in one place, ``_core.lifecycle.RETRY_LATER``; every other error propagates to the
+framework, which answers 500 and logs it.
 """
 
 from __future__ import annotations
@@ -83,7 +90,7 @@ class BackendError(SessionError):
 
 
 class BackendUnavailableError(BackendError):
-    """DynamoDB is unreachable, too slow, or throttling past botocore's retries.
+    """DynamoDB is unreachable, too slow, throttling, or failing (5xx) past botocore's retries.
 
     Web adapters answer 503 with ``Retry-After`` and keep the user's cookie.
     """

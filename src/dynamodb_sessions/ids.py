@@ -8,6 +8,7 @@ table cannot take over a session.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Callable
@@ -37,6 +38,19 @@ def storage_key(session_id: str, prefix: str = "") -> str:
     return prefix + hashlib.sha256(session_id.encode("ascii")).hexdigest()
 
 
+# The key of log tags: random per process, never stored or logged. A plain SHA-256 prefix of
+# the id would be the prefix of the table's partition key (storage_key), linking every log line
+# to its item for anyone who can read both; keyed, a tag links log lines of one process only.
+_LOG_KEY = secrets.token_bytes(32)
+
+
 def log_safe(session_id: str) -> str:
-    """Return a short, non-reversible tag of an id for log lines (never log the id itself)."""
-    return hashlib.sha256(session_id.encode("utf-8", "replace")).hexdigest()[:12]
+    """Return a short tag of an id for log lines (never log the id itself).
+
+    An HMAC-SHA256 of the id under a random per-process key, cut to 12 hex digits: it tells
+    log lines of one session apart within a process, yet reveals neither the id nor its
+    storage key (so a log line cannot be joined with a table item), and the same id gets a
+    different tag in another process (a worker restarted, another worker of a pre-fork server).
+    """
+    digest = hmac.new(_LOG_KEY, session_id.encode("utf-8", "replace"), hashlib.sha256)
+    return digest.hexdigest()[:12]

@@ -172,8 +172,14 @@ def _no_region() -> ConfigurationError:
     )
 
 
-def backend_error(exc: Exception, operation: str) -> BackendError:
-    """Translate a botocore exception into this library's, keeping the AWS error code."""
+def backend_error(exc: Exception, operation: str, table: str | None = None) -> BackendError:
+    """Translate a botocore exception into this library's, keeping the AWS error code.
+
+    Only what retrying can cure becomes :class:`BackendUnavailableError` (a 503 at the web
+    adapters): connections refused or cut, timeouts, throttling and server errors that outlived
+    botocore's retries. Everything else is a :class:`BackendError` (a 500) whose message names
+    the cause: a missing table, denied access, an invalid request, missing credentials.
+    """
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", "Unknown"))
@@ -182,11 +188,41 @@ def backend_error(exc: Exception, operation: str) -> BackendError:
         if code in UNAVAILABLE_CODES or status >= 500:  # any server-side failure: retry later
             return BackendUnavailableError(message, code=code, operation=operation)
         if code == table_flows.NOT_FOUND:
-            return TableNotFoundError(message, code=code, operation=operation)
+            name = f"table {table!r}" if table else "the table"
+            return TableNotFoundError(
+                f"{message} ({name} does not exist: create it with "
+                "`dynamodb-sessions create-table`, or check the table name and region)",
+                code=code,
+                operation=operation,
+            )
+        if hint := _CLIENT_HINTS.get(code):
+            message = f"{message} ({hint})"
         return BackendError(message, code=code, operation=operation)
-    unavailable = isinstance(exc, (HTTPClientError, BotoConnectionError))
-    kind = BackendUnavailableError if unavailable else BackendError
-    return kind(str(exc), code=type(exc).__name__, operation=operation)
+    code = type(exc).__name__
+    if isinstance(exc, (HTTPClientError, BotoConnectionError)):
+        return BackendUnavailableError(str(exc), code=code, operation=operation)
+    hint = _BOTOCORE_HINTS.get(code, "")
+    return BackendError(f"{exc}{f' ({hint})' if hint else ''}", code=code, operation=operation)
+
+
+# What a 500 says besides DynamoDB's own message, for the errors a deployment meets first.
+_CLIENT_HINTS = {
+    "AccessDeniedException": "the credentials in use lack a permission: see "
+    "`dynamodb-sessions iam-policy` for the policy the store needs",
+    "UnrecognizedClientException": "the access key is not valid for this endpoint and region",
+    "InvalidSignatureException": "the secret key does not match the access key",
+    "ExpiredTokenException": "the session credentials have expired",
+    "ValidationException": "DynamoDB refused the request as invalid: check the table's key "
+    "schema and attribute names against the store's configuration",
+}
+_BOTOCORE_HINTS = {
+    "NoCredentialsError": "botocore's credential chain found none: set AWS_ACCESS_KEY and "
+    "AWS_SECRET_KEY, or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile, or an IAM role",
+    "PartialCredentialsError": "only part of a credential was found",
+    "ParamValidationError": "the request was refused before it was sent: a value of the "
+    "wrong type (a user id must be a str), a bug in the calling code",
+    "NoRegionError": f"no AWS region: set {REGION_ENVS[0]} (or {', '.join(REGION_ENVS[1:])})",
+}
 
 
 def step_failure(step: Call, exc: ClientError | BotoCoreError) -> Failed:
@@ -196,7 +232,28 @@ def step_failure(step: Call, exc: ClientError | BotoCoreError) -> Failed:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in step.handles:
             return Failed(code)
-    raise backend_error(exc, step.operation) from exc
+    raise backend_error(exc, step.operation, step.params.get("TableName")) from exc
+
+
+def _refuse_mismatch(config: StoreConfig, codec: Codec) -> None:
+    """An injected codec never silently overrides the configuration: where both say something
+    (compression threshold, reading unencrypted items), they must agree."""
+    differ = []
+    if codec.compress_threshold != config.compress_threshold:
+        differ.append(
+            f"compress_threshold: codec {codec.compress_threshold}, config "
+            f"{config.compress_threshold}"
+        )
+    if codec.keyring is not None and codec.accept_plaintext != config.accept_unencrypted:
+        differ.append(
+            f"accept_unencrypted: codec {codec.accept_plaintext}, config "
+            f"{config.accept_unencrypted}"
+        )
+    if differ:
+        raise ConfigurationError(
+            f"the codec given to the store disagrees with its configuration ({'; '.join(differ)}):"
+            " set the value in both, or pass no codec"
+        )
 
 
 class _BaseStore:
@@ -215,6 +272,7 @@ class _BaseStore:
                 keyring=Keyring(config.encryption_keys),
                 accept_plaintext=config.accept_unencrypted,
             )
+        _refuse_mismatch(config, codec)
         self.codec = codec
         self.clock = clock
 
@@ -286,17 +344,38 @@ class SessionStore(_BaseStore):
         self._run(flows.touch(self.config, session, self._now()))
 
     def delete(self, session_id: str) -> None:
-        """Delete the stored session ``session_id`` (absent is fine)."""
-        self._run(flows.delete(self.config, session_id))
+        """End the stored session ``session_id`` (log out; absent is fine)."""
+        self._run(flows.end(self.config, session_id))
 
     def rotate(self, session: Session) -> None:
         """Move the session to a new id now, keeping its data; the old id stops working."""
         self._run(flows.rotate(self.config, self.codec, session, self._now()))
 
-    def finish(self, session: Session, *, always_save: bool = False) -> CookieUpdate:
-        """End a request: write what the lifecycle decides and return the cookie change."""
+    def finish(
+        self,
+        session: Session,
+        *,
+        always_save: bool = False,
+        refresh: bool = True,
+        failed: bool = False,
+    ) -> CookieUpdate:
+        """End a request: write what the lifecycle decides and return the cookie change.
+
+        ``always_save`` refreshes an unchanged session; ``refresh=False`` keeps reads from
+        refreshing its expiry; ``failed`` (the request raised or answered 5xx, see
+        :func:`~dynamodb_sessions._core.lifecycle.request_failed`) writes nothing but the
+        release of a lock, and leaves the cookie alone.
+        """
         return self._run(
-            flows.finish(self.config, self.codec, session, self._now(), always_save=always_save)
+            flows.finish(
+                self.config,
+                self.codec,
+                session,
+                self._now(),
+                always_save=always_save,
+                refresh=refresh,
+                failed=failed,
+            )
         )
 
     def release(self, session: Session) -> None:
@@ -438,17 +517,38 @@ class AsyncSessionStore(_BaseStore):
         await self._run(flows.touch(self.config, session, self._now()))
 
     async def delete(self, session_id: str) -> None:
-        """Delete the stored session ``session_id`` (absent is fine)."""
-        await self._run(flows.delete(self.config, session_id))
+        """End the stored session ``session_id`` (log out; absent is fine)."""
+        await self._run(flows.end(self.config, session_id))
 
     async def rotate(self, session: Session) -> None:
         """Move the session to a new id now, keeping its data; the old id stops working."""
         await self._run(flows.rotate(self.config, self.codec, session, self._now()))
 
-    async def finish(self, session: Session, *, always_save: bool = False) -> CookieUpdate:
-        """End a request: write what the lifecycle decides and return the cookie change."""
+    async def finish(
+        self,
+        session: Session,
+        *,
+        always_save: bool = False,
+        refresh: bool = True,
+        failed: bool = False,
+    ) -> CookieUpdate:
+        """End a request: write what the lifecycle decides and return the cookie change.
+
+        ``always_save`` refreshes an unchanged session; ``refresh=False`` keeps reads from
+        refreshing its expiry; ``failed`` (the request raised or answered 5xx, see
+        :func:`~dynamodb_sessions._core.lifecycle.request_failed`) writes nothing but the
+        release of a lock, and leaves the cookie alone.
+        """
         return await self._run(
-            flows.finish(self.config, self.codec, session, self._now(), always_save=always_save)
+            flows.finish(
+                self.config,
+                self.codec,
+                session,
+                self._now(),
+                always_save=always_save,
+                refresh=refresh,
+                failed=failed,
+            )
         )
 
     async def release(self, session: Session) -> None:

@@ -54,7 +54,7 @@ def test_a_browser_session_cookie_is_still_deleted_with_max_age_zero():
 
 def test_the_503_answer():
     assert set(RETRY_LATER) == {
-        BackendUnavailableError.__base__,
+        BackendUnavailableError,
         SessionConflictError,
         SessionLockError,
     }

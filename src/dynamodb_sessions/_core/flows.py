@@ -12,10 +12,11 @@ import dataclasses
 import enum
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .. import logs
 from ..codec import Codec
 from ..config import StoreConfig
 from ..exceptions import CorruptSessionError, SessionConflictError, SessionExistsError
@@ -113,13 +114,15 @@ def load(
             state = yield from read_item(config, session_id)
         else:
             state = yield from lock.acquire(config, session_id, now, owner)
+        if state is None:
+            logs.unknown_id(session_id)
         if state is None or not is_valid(state, now, config):
             if state is not None and owner is not None and state.lock_owner == owner:
                 yield from lock.release(config, session_id, owner)
             return Session(stale_cookie=True)
         data = codec.decode(state.raw, item_key=_key(config, session_id))
     except CorruptSessionError as exc:
-        logger.warning("session %s: discarding corrupt item: %s", log_safe(session_id), exc)
+        logs.corrupt_item(session_id, exc)
         if owner is not None:
             yield from lock.release(config, session_id, owner)
         return Session(stale_cookie=True)
@@ -266,6 +269,7 @@ def save(config: StoreConfig, codec: Codec, session: Session, now: int) -> Flow[
         merged = True
     if owner is not None and state.lock_owner == owner:
         yield from lock.release(config, session.session_id, owner)
+    logs.conflict(session.session_id, config.max_conflict_retries + 1)
     raise SessionConflictError(
         f"session {log_safe(session.session_id)} changed under {config.max_conflict_retries + 1} "
         "attempts to save it"
@@ -330,6 +334,13 @@ def delete(config: StoreConfig, session_id: str) -> Flow[None]:
         yield Call("delete_item", requests.delete_session(config, _key(config, session_id)))
 
 
+def end(config: StoreConfig, session_id: str) -> Flow[None]:
+    """End the session ``session_id`` on purpose (log out): delete its item, log the event."""
+    if is_well_formed(session_id):
+        logs.ended(session_id)
+    yield from delete(config, session_id)
+
+
 def rotate(config: StoreConfig, codec: Codec, session: Session, now: int) -> Flow[None]:
     """Move a session to a new id now: store the data under the new id, then drop the old item.
 
@@ -337,17 +348,22 @@ def rotate(config: StoreConfig, codec: Codec, session: Session, now: int) -> Flo
     """
     session.rotate()
     yield from create(config, codec, session, now)
-    for old in session.retired_ids:
-        yield from delete(config, old)
-    session.retired_ids.clear()
+    yield from _retire(config, session, session.retired_ids)
 
 
 def finish(
-    config: StoreConfig, codec: Codec, session: Session, now: int, *, always_save: bool = False
+    config: StoreConfig,
+    codec: Codec,
+    session: Session,
+    now: int,
+    *,
+    always_save: bool = False,
+    refresh: bool = True,
+    failed: bool = False,
 ) -> Flow[CookieUpdate]:
-    """Carry out the end-of-request :func:`~._core.lifecycle.decide` decision; say what to do
-    with the cookie."""
-    plan = decide(session, now, config, always_save=always_save)
+    """Carry out the end-of-request :func:`~._core.lifecycle.decide` decision (its keywords are
+    decide's); say what to do with the cookie."""
+    plan = decide(session, now, config, always_save=always_save, refresh=refresh, failed=failed)
     cookie = plan.cookie
     if plan.write is Write.CREATE:
         yield from create(config, codec, session, now)
@@ -369,10 +385,19 @@ def finish(
     elif plan.write is Write.DELETE:
         yield from delete(config, session.session_id)
         session.stored = None
-    for old in plan.retire:
-        yield from delete(config, old)
-    session.retired_ids.clear()
+    yield from _retire(config, session, plan.retire)
     return cookie_update(session, cookie, config)
+
+
+def _retire(config: StoreConfig, session: Session, old_ids: Sequence[str]) -> Flow[None]:
+    """Delete the items a rotation or flush replaced; the security log says which it was."""
+    for old in old_ids:
+        yield from delete(config, old)
+        if session.stored is not None:
+            logs.rotated(old, session.session_id)
+        else:  # flushed (log out): nothing lives on under a new id
+            logs.ended(old)
+    session.retired_ids.clear()
 
 
 def _key(config: StoreConfig, session_id: str) -> str:

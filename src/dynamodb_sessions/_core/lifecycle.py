@@ -4,13 +4,20 @@ every adapter (WSGI, Flask, ASGI, Django) only carries the decision out.
 ::
 
     session never touched (still deferred) ......... nothing, cookie untouched
+    the request failed (raised, or answered 5xx) ... nothing, cookie untouched
+                        (lock mode, lock held) ..... RELEASE the lock only
     new, modified or forced, has data .............. CREATE, set cookie
     new, nothing to store .......................... nothing; delete a stale cookie
     stored, modified, has data ..................... SAVE (merged on conflict), set cookie
     stored, modified, now empty .................... DELETE, delete cookie
     stored, unmodified, forced or refresh due ...... TOUCH, set cookie (slides its Max-Age)
+                        (``refresh`` off: reads never refresh; only ``always_save`` does)
     stored, unmodified, refresh not due ............ nothing, cookie untouched
                         (lock mode, lock held) ..... RELEASE the lock only, cookie untouched
+
+A failed request writes nothing, as with Django: the changes of a view that set
+``balance="debited"`` and then failed are not the user's new state, and a cookieless visitor who
+got an error page gets no item. :func:`request_failed` tells a failed request by its status.
 
 A new ``user_id`` or ``timeout`` counts as a modification. In lock mode SAVE and TOUCH release
 the lock in the same write, and DELETE removes it with the item.
@@ -22,10 +29,10 @@ that fails half way leaves the old session usable rather than losing it.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..config import StoreConfig
-from ..exceptions import BackendError, SessionConflictError, SessionLockError
+from ..exceptions import BackendUnavailableError, SessionConflictError, SessionLockError
 from ..session import Session
 from .items import touch_due
 
@@ -67,15 +74,42 @@ class CookieUpdate:
     """
 
     action: CookieAction
-    value: str = ""
+    value: str = field(default="", repr=False)  # the session id: never in a repr (logs)
     max_age: int = 0
     persistent: bool = True
 
 
-def decide(session: Session, now: int, config: StoreConfig, *, always_save: bool = False) -> Plan:
-    """Decide the end of a request for ``session`` (``always_save``: refresh even if unchanged)."""
+def request_failed(
+    status: int, *, raised: bool = False, save_on_server_error: bool = False
+) -> bool:
+    """Tell whether a request failed, so that it must write nothing: it ``raised`` (an error
+    page stands in for the app's answer), or it answered ``status`` 5xx, unless the application
+    opted into saving those (``save_on_server_error``; a raising request never saves)."""
+    return raised or (status >= 500 and not save_on_server_error)
+
+
+def decide(
+    session: Session,
+    now: int,
+    config: StoreConfig,
+    *,
+    always_save: bool = False,
+    refresh: bool = True,
+    failed: bool = False,
+) -> Plan:
+    """Decide the end of a request for ``session``.
+
+    ``always_save``: refresh even if unchanged. ``refresh=False``: reads never refresh the
+    expiry (Flask's ``SESSION_REFRESH_EACH_REQUEST`` off). ``failed``: the request raised or
+    answered with a server error (:func:`request_failed`): nothing is written and the cookie is
+    left alone; in lock mode the lock is given back.
+    """
     if not session.is_loaded:
         return Plan(Write.NONE, (), CookieAction.KEEP)
+    if failed:
+        read = session.stored
+        held = config.lock is not None and read is not None and read.lock_owner is not None
+        return Plan(Write.RELEASE if held else Write.NONE, (), CookieAction.KEEP)
     retire = tuple(session.retired_ids)
     has_data = dict.__len__(session) > 0  # no copy, and not a read by the app
     if session.stored is None:
@@ -92,7 +126,7 @@ def decide(session: Session, now: int, config: StoreConfig, *, always_save: bool
         if has_data:
             return Plan(Write.SAVE, retire, CookieAction.SET)
         return Plan(Write.DELETE, retire, CookieAction.DELETE)
-    if always_save or (session.accessed and touch_due(stored, now, config)):
+    if always_save or (refresh and session.accessed and touch_due(stored, now, config)):
         return Plan(Write.TOUCH, retire, CookieAction.SET)
     if config.lock is not None and stored.lock_owner is not None:
         return Plan(Write.RELEASE, retire, CookieAction.KEEP)
@@ -114,9 +148,17 @@ def cookie_update(session: Session, action: CookieAction, config: StoreConfig) -
 RETRY_AFTER_SECONDS = 5
 """What a 503 answer's ``Retry-After`` says when the session store is unavailable."""
 
-RETRY_LATER: tuple[type[Exception], ...] = (BackendError, SessionConflictError, SessionLockError)
+RETRY_LATER: tuple[type[Exception], ...] = (
+    BackendUnavailableError,
+    SessionConflictError,
+    SessionLockError,
+)
 """The errors an adapter answers with 503 and ``Retry-After``, leaving the user's cookie alone:
-DynamoDB is down or slow, or the session is too busy (conflicts, lock wait) to serve now."""
+what retrying can cure. DynamoDB is down, slow, throttling or failing past botocore's retries,
+or the session is too busy (conflicts, lock wait) to serve now. Every other error (a missing
+table, denied access, an invalid request, missing credentials) is a 500: it propagates to the
+framework with a message naming the cause, since answering "try again shortly" would hide a
+fault that no retry cures."""
 
 UNAVAILABLE_BODY = b"The session store is unavailable; please try again shortly.\n"
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import secrets
 
+from .. import logs
 from ..config import LockSettings, StoreConfig
 from ..exceptions import SessionLockError
 from ..ids import log_safe, storage_key
@@ -65,6 +66,7 @@ def acquire(config: StoreConfig, session_id: str, now: int, owner: str) -> Flow[
         if not is_valid(state, now, config):
             return state  # an expired session is not worth waiting for: the caller drops it
         if waited >= lock.wait:
+            logs.lock_timeout(session_id, waited)
             raise SessionLockError(
                 f"session {log_safe(session_id)} stayed locked by another request for "
                 f"{waited:.2f} s (lock wait {lock.wait} s)"

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .. import logs
 from ..config import StoreConfig
 from ..exceptions import ConfigurationError
 from . import requests
@@ -73,6 +74,7 @@ def revoke(config: StoreConfig, user_id: str, now: int) -> Flow[int]:
         reply = yield Call("delete_item", params, _CONFLICT)
         # A failed condition: the session was deleted meanwhile, or no longer is this user's.
         deleted += not isinstance(reply, Failed)
+    logs.revoked_user(user_id, deleted)
     return deleted
 
 

@@ -12,23 +12,30 @@ the optional dict ``app.config["DYNAMODB_SESSIONS"]`` (fields of :class:`StoreCo
 * ``PERMANENT_SESSION_LIFETIME`` is the session timeout. A session that is not
   ``session.permanent`` gets a browser-session cookie but still ends after that long idle.
 * ``SESSION_COOKIE_*`` shape the cookie (read per request, through Flask's ``get_cookie_*``).
-* ``SESSION_REFRESH_EACH_REQUEST`` (default true): reads slide the expiry, which the store
-  refreshes with a small update once ``touch_after`` of the lifetime has passed (not on every
-  request). False: only a change to the session moves its expiry.
+* ``SESSION_REFRESH_EACH_REQUEST`` (default true; read per request, as Flask does): reads slide
+  the expiry, which the store refreshes with a small update once ``touch_after`` of the lifetime
+  has passed (not on every request). False: only a change to the session moves its expiry.
+
+``session.permanent = True`` alone (a common ``before_request``) stores nothing: the flag is
+kept with the session's first real change, so anonymous visitors never create items. A request
+whose view raises or that answers 5xx writes nothing and sets no cookie (as Django does;
+``DynamoDBSessions(app, save_on_server_error=True)`` saves on 5xx answers).
 
 ``session`` loads on first use: a request that never touches it costs no DynamoDB call. Values
 are stored as Flask's tagged JSON, so tuples, bytes, datetimes, UUIDs and ``Markup`` come back
 as they went in. If DynamoDB is unavailable the answer is 503 with ``Retry-After`` and the
-user's cookie is left alone.
+user's cookie is left alone; other store errors (a missing table, denied access) are 500s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 try:
-    from flask import current_app
+    from flask import current_app, g, got_request_exception
+    from flask import session as current_session
     from flask.json.tag import TaggedJSONSerializer
     from flask.sessions import SessionInterface, SessionMixin
 except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -36,10 +43,17 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         'the Flask integration needs Flask: pip install "dynamodb-sessions[flask]"'
     ) from exc
 
-from .._core.lifecycle import RETRY_LATER, UNAVAILABLE_BODY, CookieAction, unavailable_headers
+from .. import logs
+from .._core.lifecycle import (
+    RETRY_LATER,
+    UNAVAILABLE_BODY,
+    CookieAction,
+    request_failed,
+    unavailable_headers,
+)
 from ..codec import Codec
 from ..config import StoreConfig
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigurationError, SessionError
 from ..session import Session
 from ..store import SessionStore
 
@@ -84,6 +98,23 @@ class FlaskSession(Session, SessionMixin):
         return self.is_new
 
     @property
+    def permanent(self) -> bool:
+        """The session's cookie outlives the browser session (``PERMANENT_SESSION_LIFETIME``)."""
+        return bool(self.get("_permanent", False))
+
+    @permanent.setter
+    def permanent(self, value: bool) -> None:
+        if self.permanent == bool(value):
+            return  # no change, so nothing to store
+        if self.is_new and not self.modified:
+            # Only a flag on a session with nothing to store: kept in the data without marking
+            # it modified, so it goes with the first real change. Set on every anonymous
+            # request (a before_request), it would otherwise create an item per visitor.
+            dict.__setitem__(self, "_permanent", bool(value))
+        else:
+            self["_permanent"] = bool(value)
+
+    @property
     def persistent_cookie(self) -> bool:
         """A permanent session's cookie outlives the browser session."""
         # Read without marking the session accessed; the core asks only once it is loaded.
@@ -91,10 +122,14 @@ class FlaskSession(Session, SessionMixin):
 
 
 class DynamoDBSessionInterface(SessionInterface):
-    """Flask's session interface on a :class:`~dynamodb_sessions.SessionStore`."""
+    """Flask's session interface on a :class:`~dynamodb_sessions.SessionStore`.
 
-    def __init__(self, store: SessionStore) -> None:
+    ``save_on_server_error`` saves the session of a request answered 5xx too.
+    """
+
+    def __init__(self, store: SessionStore, *, save_on_server_error: bool = False) -> None:
         self.store = store
+        self.save_on_server_error = save_on_server_error
 
     def open_session(self, app: Flask, request: Request) -> FlaskSession:
         """A session that loads the one the cookie names on first use."""
@@ -104,9 +139,16 @@ class DynamoDBSessionInterface(SessionInterface):
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         """Carry out the core's end-of-request decision on the cookie Flask's settings shape."""
         assert isinstance(session, FlaskSession)  # open_session made it
+        failed = request_failed(
+            response.status_code,
+            raised=g.get(_RAISED, False),
+            save_on_server_error=self.save_on_server_error,
+        )
+        refresh = bool(app.config["SESSION_REFRESH_EACH_REQUEST"])  # per request, as Flask does
         try:
-            update = self.store.finish(session)
-        except RETRY_LATER:
+            update = self.store.finish(session, refresh=refresh, failed=failed)
+        except RETRY_LATER as exc:
+            logs.unavailable(exc, "Flask")
             unavailable(response)
             return
         if session.accessed or update.action is not CookieAction.KEEP:
@@ -132,18 +174,28 @@ class DynamoDBSessions:
 
     Each app gets one store (one botocore client, shared by its threads), built from the
     environment and ``app.config["DYNAMODB_SESSIONS"]``, unless ``store`` is given: then its
-    timeout must equal ``PERMANENT_SESSION_LIFETIME``, and its codec should be
-    ``Codec(serializer=TaggedJSON())`` for Flask's value types.
+    timeout must equal ``PERMANENT_SESSION_LIFETIME``, ``DYNAMODB_SESSIONS`` (if set) must agree
+    with its configuration, and its codec should be ``Codec(serializer=TaggedJSON())`` for
+    Flask's value types. ``save_on_server_error`` saves the session of a request answered 5xx.
     """
 
-    def __init__(self, app: Flask | None = None, *, store: SessionStore | None = None) -> None:
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        store: SessionStore | None = None,
+        save_on_server_error: bool = False,
+    ) -> None:
         self.store = store
+        self.save_on_server_error = save_on_server_error
         if app is not None:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
         """Make ``app`` keep its sessions in DynamoDB and answer 503 when DynamoDB is down."""
         lifetime = int(app.permanent_session_lifetime.total_seconds())
+        if self.store is not None:
+            _refuse_other_settings(app, self.store)
         store = self.store or _store_for(app, lifetime)
         if store.config.timeout != lifetime:
             raise ConfigurationError(
@@ -151,9 +203,45 @@ class DynamoDBSessions:
                 f"PERMANENT_SESSION_LIFETIME ({lifetime} s)"
             )
         app.extensions["dynamodb_sessions"] = store
-        app.session_interface = DynamoDBSessionInterface(store)
+        app.session_interface = DynamoDBSessionInterface(
+            store, save_on_server_error=self.save_on_server_error
+        )
         for error in RETRY_LATER:  # raised in a view, where the session loads
             app.register_error_handler(error, _unavailable_handler)
+        # Flask saves the session of a view that raised too (on its 500 page): note the raise.
+        got_request_exception.connect(_note_raised, app, weak=False)
+
+        @app.teardown_request
+        def let_go(_: BaseException | None) -> None:
+            # Lock mode: an exception that propagates (PROPAGATE_EXCEPTIONS, testing) skips
+            # save_session, so the lock would stay held for its lease. After a save_session
+            # this is a no-op (no lock held, no call); an unloaded session holds none.
+            session = current_session._get_current_object()  # type: ignore[attr-defined]
+            if isinstance(session, FlaskSession) and session.is_loaded:
+                with suppress(SessionError):
+                    store.release(session)
+
+
+_RAISED = "_dynamodb_sessions_raised"
+
+
+def _note_raised(sender: Flask, **_: Any) -> None:
+    setattr(g, _RAISED, True)
+
+
+def _refuse_other_settings(app: Flask, store: SessionStore) -> None:
+    """A store passed in must not silently override ``DYNAMODB_SESSIONS``."""
+    options = dict(app.config.get(SETTING) or {})
+    differ = sorted(
+        name
+        for name, value in options.items()
+        if getattr(store.config, name, getattr(store.config.connection, name, value)) != value
+    )
+    if differ:
+        raise ConfigurationError(
+            f"{SETTING} sets {', '.join(differ)} otherwise than the store passed in: "
+            "configure the store in one place"
+        )
 
 
 def _store_for(app: Flask, lifetime: int) -> SessionStore:
@@ -162,10 +250,6 @@ def _store_for(app: Flask, lifetime: int) -> SessionStore:
         raise ConfigurationError(
             f"{SETTING}['timeout'] is not used: the timeout is PERMANENT_SESSION_LIFETIME"
         )
-    if not app.config["SESSION_REFRESH_EACH_REQUEST"]:
-        # A refresh is due only once the whole timeout has passed, when the session is
-        # already invalid: reads never move the expiry, only changes do.
-        options.setdefault("touch_after", 1.0)
     config = StoreConfig.from_env(timeout=lifetime, **options)
     codec = Codec(serializer=TaggedJSON(), compress_threshold=config.compress_threshold)
     return SessionStore(config, codec=codec)
@@ -180,5 +264,6 @@ def unavailable(response: Response) -> Response:
     return response
 
 
-def _unavailable_handler(_: Exception) -> Response:
+def _unavailable_handler(exc: Exception) -> Response:
+    logs.unavailable(exc, "Flask")
     return unavailable(current_app.response_class())

@@ -36,10 +36,11 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         'pip install "dynamodb-sessions[starlette]"'
     ) from exc
 
+from .. import logs
 from .._core.cookies import read_cookie, set_cookie_header
-from .._core.lifecycle import RETRY_LATER, UNAVAILABLE_BODY, unavailable_headers
+from .._core.lifecycle import RETRY_LATER, UNAVAILABLE_BODY, request_failed, unavailable_headers
 from ..config import TWO_WEEKS, CookieSettings
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigurationError, SessionError
 from ..store import AsyncSessionStore
 
 __all__ = ["SessionMiddleware"]
@@ -50,6 +51,8 @@ class SessionMiddleware:
 
     ``store`` defaults to :meth:`AsyncSessionStore.from_env` with ``max_age`` as its timeout.
     ``always_save`` refreshes a used session's expiry on every request (a small update).
+    A request that raises or answers 5xx writes nothing and sets no cookie, unless
+    ``save_on_server_error`` (then 5xx answers save as any other).
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class SessionMiddleware:
         domain: str | None = None,
         *,
         always_save: bool = False,
+        save_on_server_error: bool = False,
     ) -> None:
         self.owns_store = store is None
         if store is None:
@@ -84,6 +88,7 @@ class SessionMiddleware:
             persistent=max_age is not None,
         )
         self.always_save = always_save
+        self.save_on_server_error = save_on_server_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -94,7 +99,8 @@ class SessionMiddleware:
             session = await self.store.load(cookie)
             if scope["type"] == "websocket":  # a snapshot: never hold a lock for a connection
                 await self.store.release(session)
-        except RETRY_LATER:
+        except RETRY_LATER as exc:
+            logs.unavailable(exc, "ASGI")
             await unavailable(scope, send)
             return
         scope["session"] = session
@@ -109,9 +115,15 @@ class SessionMiddleware:
                 return
             if message["type"] == "http.response.start":
                 started = True
+                failed = request_failed(
+                    message["status"], save_on_server_error=self.save_on_server_error
+                )
                 try:
-                    update = await self.store.finish(session, always_save=self.always_save)
-                except RETRY_LATER:
+                    update = await self.store.finish(
+                        session, always_save=self.always_save, failed=failed
+                    )
+                except RETRY_LATER as exc:
+                    logs.unavailable(exc, "ASGI")
                     replaced = True
                     await unavailable(scope, send)
                     return
@@ -127,10 +139,11 @@ class SessionMiddleware:
         except Exception as exc:
             if started:
                 raise
-            with suppress(*RETRY_LATER):  # lock mode: a failed request lets go at once
+            with suppress(SessionError):  # lock mode: a failed request lets go at once
                 await self.store.release(session)
             if not isinstance(exc, RETRY_LATER):
                 raise
+            logs.unavailable(exc, "ASGI")
             await unavailable(scope, send)
 
     def _closing(self, send: Send) -> Send:

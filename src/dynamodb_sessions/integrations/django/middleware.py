@@ -22,6 +22,7 @@ from __future__ import annotations
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.http import HttpRequest, HttpResponse
 
+from ... import logs
 from ..._core.lifecycle import RETRY_LATER, UNAVAILABLE_BODY, unavailable_headers
 
 __all__ = ["SessionMiddleware", "unavailable"]
@@ -38,13 +39,15 @@ class SessionMiddleware(DjangoSessionMiddleware):
             return response  # the 503 of process_exception: nothing to save, no cookie to set
         try:
             return super().process_response(request, response)
-        except RETRY_LATER:
+        except RETRY_LATER as exc:
+            logs.unavailable(exc, "Django")
             return unavailable()
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """A store outage while the view used the session: 503 (others: Django's handling)."""
         if isinstance(exception, RETRY_LATER):
             setattr(request, _FAILED, True)
+            logs.unavailable(exception, "Django")
             return unavailable()
         return None
 
