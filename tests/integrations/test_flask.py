@@ -3,6 +3,7 @@ permanent sessions, the extension's configuration. Against the real local engine
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import datetime, timezone
 
@@ -11,6 +12,7 @@ from flask import Flask, session
 from markupsafe import Markup
 
 from dynamodb_sessions import Codec, ConfigurationError, SessionStore, StoreConfig
+from dynamodb_sessions.crypto import Keyring
 from dynamodb_sessions.integrations.flask import DynamoDBSessions, FlaskSession, TaggedJSON
 
 
@@ -118,6 +120,7 @@ def test_a_new_session_says_so_and_in_place_changes_need_modified(flask_store):
 def test_a_read_only_session_is_refreshed_once_touch_after_has_passed(flask_store, clock, call_log):
     app = make_app(flask_store)
     client = app.test_client()
+    client.get("/set/a/1")
     client.get("/permanent")
     calls = call_log().attach(flask_store.client)
     response = client.get("/read")
@@ -152,7 +155,8 @@ def test_the_extension_builds_a_store_per_app_from_env_and_app_config(engine, mo
         assert first.config.connection.endpoint_url == engine.endpoint
         assert (second.config.table, second.config.key_prefix) == ("from-app-config", "two:")
         assert second.config.timeout == 31 * 24 * 3600  # Flask's default lifetime
-        assert second.config.touch_after == 1.0  # reads never move the expiry
+        # SESSION_REFRESH_EACH_REQUEST is read per request, not baked into the store.
+        assert second.config.touch_after == first.config.touch_after
         assert isinstance(second.codec.serializer, TaggedJSON)
         assert first.client is not second.client
 
@@ -173,3 +177,85 @@ def test_the_session_is_flasks_kind_of_session(flask_store):
         app.preprocess_request()
         assert isinstance(session._get_current_object(), FlaskSession)
         assert not session.is_loaded  # opened, not yet loaded
+
+
+# -- issue 11, item 10 ------------------------------------------------------------------------
+
+
+def count_items(store: SessionStore) -> int:
+    pages = store.client.get_paginator("scan").paginate(
+        TableName=store.config.table, Select="COUNT"
+    )
+    return sum(page["Count"] for page in pages)
+
+
+def test_permanent_alone_creates_no_item_and_no_cookie(flask_store):
+    app = make_app(flask_store)
+
+    @app.before_request
+    def every_session_permanent() -> None:
+        session.permanent = True  # the common recipe
+
+    @app.get("/")
+    def home() -> str:
+        return "hello"
+
+    client = app.test_client(use_cookies=False)
+    for _ in range(200):  # anonymous visitors
+        assert session_cookie(client.get("/")) == []
+    assert count_items(flask_store) == 0
+    # The flag still goes with the first real change: a lasting cookie, and stored.
+    (cookie,) = session_cookie(client.get("/set/a/1"))
+    assert f"Max-Age={flask_store.config.timeout}" in cookie
+    sid = cookie.split(";")[0].partition("=")[2]
+    assert count_items(flask_store) == 1
+    reply = client.get("/read", headers={"Cookie": f"session={sid}"})
+    assert reply.json == {"data": {"a": "1", "_permanent": True}, "new": False}
+    assert session_cookie(reply) == []  # permanent already: nothing to store
+
+
+def test_refresh_each_request_is_read_per_request_with_a_store_passed_in(
+    flask_store, clock, call_log
+):
+    app = make_app(flask_store)
+    client = app.test_client()
+    client.get("/set/a/1")
+    client.get("/permanent")
+    calls = call_log().attach(flask_store.client)
+    clock.advance(flask_store.config.timeout * flask_store.config.touch_after)
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False  # changed after set-up, as Flask allows
+    response = client.get("/read")
+    assert calls == ["GetItem"] and session_cookie(response) == []  # reads do not refresh
+    calls.clear()
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = True
+    response = client.get("/read")
+    assert calls == ["GetItem", "UpdateItem"]
+    (cookie,) = session_cookie(response)
+    assert f"Max-Age={flask_store.config.timeout}" in cookie
+
+
+def test_an_injected_codec_never_silently_overrides_the_configuration(config):
+    tagged = Codec(serializer=TaggedJSON())
+    with pytest.raises(ConfigurationError, match="compress_threshold"):
+        SessionStore(config.replace(compress_threshold=64), codec=tagged)
+    key = base64.b64encode(bytes(range(32))).decode()
+    migrating = config.replace(encryption_keys=(key,), accept_unencrypted=True)
+    with pytest.raises(ConfigurationError, match="accept_unencrypted"):
+        SessionStore(migrating, codec=Codec(serializer=TaggedJSON(), keyring=Keyring([key])))
+    # Where the codec leaves it to the configuration, the configuration applies.
+    with SessionStore(migrating, codec=tagged) as store:
+        assert store.codec.keyring is not None and store.codec.accept_plaintext
+    with SessionStore(config.replace(compress_threshold=64), codec=Codec(compress_threshold=64)):
+        pass
+
+
+def test_app_config_that_a_store_passed_in_would_ignore_is_refused(flask_store):
+    app = Flask(__name__)
+    app.config.update(
+        PERMANENT_SESSION_LIFETIME=flask_store.config.timeout,
+        DYNAMODB_SESSIONS={"compress_threshold": 64, "table": flask_store.config.table},
+    )
+    with pytest.raises(ConfigurationError, match="compress_threshold"):
+        DynamoDBSessions(app, store=flask_store)
+    app.config["DYNAMODB_SESSIONS"] = {"table": flask_store.config.table}  # agrees: fine
+    DynamoDBSessions(app, store=flask_store)
