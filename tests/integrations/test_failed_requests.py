@@ -70,3 +70,39 @@ def test_in_lock_mode_a_failed_request_still_gives_the_lock_back(name, path, con
         assert send(path, f"session={sid}").status == 500
         reply = send("/get", f"session={sid}")
         assert (reply.status, reply.body) == (200, {"a": "1"})
+
+
+@pytest.mark.engines("dynalite", reason="lock mode relies on atomic conditional writes")
+def test_flask_gives_the_lock_back_when_the_exception_propagates(config, clock):
+    # In testing mode (PROPAGATE_EXCEPTIONS) Flask skips save_session for a raising view.
+    from flask import Flask, session
+
+    from dynamodb_sessions import Codec, SessionStore
+    from dynamodb_sessions.integrations.flask import DynamoDBSessions, TaggedJSON
+
+    locking = config.replace(lock=LockSettings(lease=60, wait=0.2, poll=0.05))
+    with SessionStore(locking, codec=Codec(serializer=TaggedJSON()), clock=clock) as store:
+        app = Flask(__name__)
+        app.config.update(PERMANENT_SESSION_LIFETIME=store.config.timeout, TESTING=True)
+        DynamoDBSessions(app, store=store)
+
+        @app.get("/set")
+        def set_value() -> str:
+            session["a"] = "1"
+            return "ok"
+
+        @app.get("/debit")
+        def debit() -> str:
+            session["balance"] = "debited"
+            raise PaymentFailed("after the session was changed")
+
+        @app.get("/get")
+        def get() -> dict[str, str]:
+            return dict(session)
+
+        client = app.test_client()
+        client.get("/set")
+        with pytest.raises(PaymentFailed):
+            client.get("/debit")
+        reply = client.get("/get")
+        assert (reply.status_code, reply.json) == (200, {"a": "1"})
