@@ -218,7 +218,11 @@ def is_enabled(environ: Mapping[str, str] | None = None) -> bool:
 
 @dataclass(frozen=True)
 class CookieSettings:
-    """Cookie attributes for the WSGI and ASGI adapters (Django and Flask use their own)."""
+    """Cookie attributes for the WSGI and ASGI adapters (Django and Flask use their own).
+
+    Settings a browser would refuse are refused here, at start-up, rather than by every
+    browser at every response (see :func:`cookie_problems`).
+    """
 
     name: str = "session"
     path: str = "/"
@@ -227,10 +231,60 @@ class CookieSettings:
     httponly: bool = True
     samesite: Literal["lax", "strict", "none"] | None = "lax"
     persistent: bool = True  # send Max-Age (else a browser-session cookie)
+    partitioned: bool = False  # CHIPS: a cookie kept per top-level site
 
     def __post_init__(self) -> None:
-        if self.samesite == "none" and not self.secure:
-            raise ConfigurationError("SameSite=None cookies must be Secure")
+        if problems := cookie_problems(
+            self.name,
+            path=self.path,
+            domain=self.domain,
+            secure=self.secure,
+            samesite=self.samesite,
+            partitioned=self.partitioned,
+        ):
+            raise ConfigurationError("; ".join(problems))
+
+
+SAMESITE_VALUES = ("lax", "strict", "none")
+
+
+def cookie_problems(
+    name: str,
+    *,
+    path: str,
+    domain: str | None,
+    secure: bool,
+    samesite: str | None,
+    partitioned: bool = False,
+) -> list[str]:
+    """What makes browsers refuse (or never send back) a session cookie with these attributes.
+
+    Shared by :class:`CookieSettings`, the Flask extension (``SESSION_COOKIE_*``) and the
+    Django system check, so each framework's settings are held to the same rules:
+
+    * ``__Host-`` names need Secure, ``Path=/`` and no Domain; ``__Secure-`` names need Secure
+      (RFC 6265bis 4.1.3; browsers match the prefixes case-insensitively);
+    * ``SameSite=None`` and ``Partitioned`` need Secure;
+    * SameSite is one of lax, strict, none (any case), or unset.
+    """
+    problems = []
+    lowered = name.lower()
+    if lowered.startswith("__host-"):
+        if not secure:
+            problems.append(f"a {name[:7]} cookie ({name}) must be Secure")
+        if path != "/":
+            problems.append(f"a {name[:7]} cookie ({name}) must have the path /, not {path!r}")
+        if domain:
+            problems.append(f"a {name[:7]} cookie ({name}) must not have a domain ({domain})")
+    elif lowered.startswith("__secure-") and not secure:
+        problems.append(f"a {name[:9]} cookie ({name}) must be Secure")
+    if samesite is not None and samesite.lower() not in SAMESITE_VALUES:
+        problems.append(f"SameSite must be lax, strict, none or unset, not {samesite!r}")
+    elif samesite is not None and samesite.lower() == "none" and not secure:
+        problems.append("SameSite=None cookies must be Secure")
+    if partitioned and not secure:
+        problems.append("Partitioned cookies must be Secure")
+    return problems
 
 
 def _first(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:

@@ -25,7 +25,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from socketserver import ThreadingMixIn
 from typing import Any, TextIO
 from urllib.parse import parse_qs, quote
@@ -125,15 +125,20 @@ def demo_app(store: SessionStore, engine: str = "") -> SessionMiddleware:
             return [b"not found\n"]
         session["visits"] = int(session.get("visits", 0)) + 1  # loads the session
         refused = session.stale_cookie  # the cookie named an expired or deleted session
-        # Headers first: the middleware writes the session as they are sent, so the page below
-        # can show the item as it is stored after this request.
         start_response(
             "200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]
         )
         query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
-        return [_page(store, session, engine, query, refused).encode()]
+        return _after_headers(lambda: _page(store, session, engine, query, refused).encode())
 
     return SessionMiddleware(app, store, cookie=DEMO_COOKIE)
+
+
+def _after_headers(render: Callable[[], bytes]) -> Iterator[bytes]:
+    # The middleware writes the session as the headers leave, with the first chunk: an empty
+    # chunk goes first, so the page rendered after it shows the item as this request stored it.
+    yield b""
+    yield render()
 
 
 # -- actions: each changes the session and names the page to go back to ------------------------

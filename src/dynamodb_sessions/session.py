@@ -150,6 +150,11 @@ class Session(dict[str, Any]):
         self.created = loaded.created
         self.stale_cookie = loaded.stale_cookie
 
+    def mark_accessed(self) -> None:
+        """Count the session as read. Starlette's ``request.session`` calls it on every use, so
+        a response that used the session varies by ``Cookie`` there as with Starlette's own."""
+        self._read()
+
     def _read(self) -> None:
         self._ensure_loaded()
         self.accessed = True
@@ -232,11 +237,18 @@ class Session(dict[str, Any]):
         super().clear()
 
     def pop(self, key: str, default: Any = _MISSING) -> Any:
-        """Remove ``key`` and return its value (or ``default``)."""
-        self._write()
-        if default is _MISSING:
+        """Remove ``key`` and return its value (or ``default``).
+
+        Popping a key that is not there changes nothing, so it marks nothing (as in Starlette
+        and Flask): ``session.pop("user", None)`` on an anonymous request writes no session.
+        """
+        self._ensure_loaded()
+        if super().__contains__(key):
+            self.accessed = self.modified = True
             return super().pop(key)
-        return super().pop(key, default)
+        if default is _MISSING:
+            raise KeyError(key)
+        return default
 
     def popitem(self) -> tuple[str, Any]:
         """Remove and return the last inserted item."""

@@ -39,12 +39,12 @@ def test_set_cookie_header():
     settings = CookieSettings(secure=True, domain="example.org")
     header = set_cookie_header(settings, CookieUpdate(CookieAction.SET, "v", 60), 0)
     assert header == (
-        "session=v; Path=/; Max-Age=60; Expires=Thu, 01 Jan 1970 00:01:00 GMT; "
-        "Domain=example.org; Secure; HttpOnly; SameSite=Lax"
+        "session=v; path=/; Max-Age=60; expires=Thu, 01 Jan 1970 00:01:00 GMT; "
+        "httponly; samesite=lax; secure; domain=example.org"
     )
     deleted = set_cookie_header(CookieSettings(), CookieUpdate(CookieAction.DELETE), 0)
     assert deleted == (
-        "session=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
+        "session=; path=/; Max-Age=0; expires=Thu, 01 Jan 1970 00:00:00 GMT; httponly; samesite=lax"
     )
     assert set_cookie_header(settings, CookieUpdate(CookieAction.KEEP), 0) is None
     browser = set_cookie_header(

@@ -18,7 +18,6 @@ def test_reads_mark_accessed_and_writes_mark_modified():
         lambda s: s.__setitem__("k", 1),
         lambda s: s.__delitem__("a"),
         lambda s: s.pop("a"),
-        lambda s: s.pop("missing", None),
         lambda s: s.popitem(),
         lambda s: s.setdefault("new", 1),
         lambda s: s.update({"k": 1}),
@@ -31,6 +30,32 @@ def test_every_mutator_marks_modified(mutate):
     session = Session({"a": 1})
     mutate(session)
     assert session.modified and session.accessed
+
+
+def test_popping_an_absent_key_changes_and_marks_nothing():
+    # As Starlette's and Flask's sessions: `session.pop("user", None)` on an anonymous request
+    # must not make the request write a session.
+    session = Session({"a": 1})
+    assert session.pop("missing", None) is None
+    assert session.pop("missing", 7) == 7
+    assert not session.modified and not session.accessed
+    with pytest.raises(KeyError):
+        session.pop("missing")
+    assert not session.modified
+    assert session.pop("a") == 1 and session.modified and session.accessed
+
+
+def test_a_deferred_session_loads_to_pop():
+    session = Session.deferred(lambda: Session({"a": 1}))
+    assert session.pop("missing", None) is None and session.is_loaded
+    assert session.pop("a") == 1 and session.modified
+
+
+def test_mark_accessed_is_starlettes_hook():
+    # Starlette's request.session calls it on every use (and so sends Vary: Cookie).
+    session = Session.deferred(lambda: Session({"a": 1}))
+    session.mark_accessed()
+    assert session.accessed and session.is_loaded and not session.modified
 
 
 def test_setdefault_on_an_existing_key_is_a_read():

@@ -11,7 +11,9 @@ the optional dict ``app.config["DYNAMODB_SESSIONS"]`` (fields of :class:`StoreCo
 
 * ``PERMANENT_SESSION_LIFETIME`` is the session timeout. A session that is not
   ``session.permanent`` gets a browser-session cookie but still ends after that long idle.
-* ``SESSION_COOKIE_*`` shape the cookie (read per request, through Flask's ``get_cookie_*``).
+* ``SESSION_COOKIE_*`` shape the cookie (read per request, through Flask's ``get_cookie_*``);
+  settings no browser would accept (a ``__Host-`` name with a domain...) are refused by
+  ``init_app``.
 * ``SESSION_REFRESH_EACH_REQUEST`` (default true; read per request, as Flask does): reads slide
   the expiry, which the store refreshes with a small update once ``touch_after`` of the lifetime
   has passed (not on every request). False: only a change to the session moves its expiry.
@@ -44,6 +46,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
     ) from exc
 
 from .. import logs
+from .._core.cookies import caching_headers
 from .._core.lifecycle import (
     RETRY_LATER,
     UNAVAILABLE_BODY,
@@ -52,7 +55,7 @@ from .._core.lifecycle import (
     unavailable_headers,
 )
 from ..codec import Codec
-from ..config import StoreConfig
+from ..config import StoreConfig, cookie_problems
 from ..exceptions import ConfigurationError, SessionError
 from ..session import Session
 from ..store import SessionStore
@@ -151,8 +154,13 @@ class DynamoDBSessionInterface(SessionInterface):
             logs.unavailable(exc, "Flask")
             unavailable(response)
             return
-        if session.accessed or update.action is not CookieAction.KEEP:
-            response.vary.add("Cookie")
+        for header, value in caching_headers(
+            sends_cookie=update.action is not CookieAction.KEEP,
+            accessed=session.accessed,
+            vary=", ".join(response.headers.getlist("Vary")) or None,
+            cache_control=response.headers.get("Cache-Control"),
+        ):
+            response.headers[header] = value
         name = self.get_cookie_name(app)
         options: dict[str, Any] = {
             "domain": self.get_cookie_domain(app),
@@ -192,7 +200,11 @@ class DynamoDBSessions:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        """Make ``app`` keep its sessions in DynamoDB and answer 503 when DynamoDB is down."""
+        """Make ``app`` keep its sessions in DynamoDB and answer 503 when DynamoDB is down.
+
+        Raises :class:`ConfigurationError` for ``SESSION_COOKIE_*`` settings no browser would
+        accept (see :func:`~dynamodb_sessions.config.cookie_problems`).
+        """
         lifetime = int(app.permanent_session_lifetime.total_seconds())
         if self.store is not None:
             _refuse_other_settings(app, self.store)
@@ -202,10 +214,18 @@ class DynamoDBSessions:
                 f"the store's timeout ({store.config.timeout} s) differs from "
                 f"PERMANENT_SESSION_LIFETIME ({lifetime} s)"
             )
+        interface = DynamoDBSessionInterface(store, save_on_server_error=self.save_on_server_error)
+        if problems := cookie_problems(
+            interface.get_cookie_name(app),
+            path=interface.get_cookie_path(app),
+            domain=interface.get_cookie_domain(app),
+            secure=interface.get_cookie_secure(app),
+            samesite=interface.get_cookie_samesite(app),
+            partitioned=interface.get_cookie_partitioned(app),
+        ):
+            raise ConfigurationError(f"SESSION_COOKIE_* settings: {'; '.join(problems)}")
         app.extensions["dynamodb_sessions"] = store
-        app.session_interface = DynamoDBSessionInterface(
-            store, save_on_server_error=self.save_on_server_error
-        )
+        app.session_interface = interface
         for error in RETRY_LATER:  # raised in a view, where the session loads
             app.register_error_handler(error, _unavailable_handler)
         # Flask saves the session of a view that raised too (on its 500 page): note the raise.

@@ -7,7 +7,10 @@ less ``secret_key``: nothing is signed, the cookie holds only a random id)::
     app.add_middleware(SessionMiddleware, store=store, max_age=store.config.timeout)
 
 ``max_age`` is the session timeout (validity and the cookie's Max-Age); ``None`` sends a
-browser-session cookie, the server still ending the session after the store's timeout.
+browser-session cookie, the server still ending the session after the store's timeout. As with
+Starlette, ``max_age <= 0`` makes a cookie the browser drops at once: the session lasts one
+request, and nothing is read or stored. Cookie settings a browser would refuse (a ``__Host-``
+cookie that is not Secure, Partitioned without Secure...) are refused here.
 
 An ASGI app reads ``request.session`` as a plain dict, without ``await``, so the session cannot
 load on first use as it does under WSGI and Flask: the middleware loads it before the app runs
@@ -37,10 +40,18 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
     ) from exc
 
 from .. import logs
-from .._core.cookies import read_cookie, set_cookie_header
-from .._core.lifecycle import RETRY_LATER, UNAVAILABLE_BODY, request_failed, unavailable_headers
+from .._core.cookies import caching_headers, ephemeral_update, read_cookie, set_cookie_header
+from .._core.lifecycle import (
+    RETRY_LATER,
+    UNAVAILABLE_BODY,
+    CookieAction,
+    CookieUpdate,
+    request_failed,
+    unavailable_headers,
+)
 from ..config import TWO_WEEKS, CookieSettings
 from ..exceptions import ConfigurationError, SessionError
+from ..session import Session
 from ..store import AsyncSessionStore
 
 __all__ = ["SessionMiddleware"]
@@ -65,20 +76,12 @@ class SessionMiddleware:
         same_site: Literal["lax", "strict", "none"] = "lax",
         https_only: bool = False,
         domain: str | None = None,
+        partitioned: bool = False,
         *,
         always_save: bool = False,
         save_on_server_error: bool = False,
     ) -> None:
-        self.owns_store = store is None
-        if store is None:
-            store = AsyncSessionStore.from_env(**({} if max_age is None else {"timeout": max_age}))
-        elif max_age is not None and max_age != store.config.timeout:
-            raise ConfigurationError(
-                f"max_age ({max_age} s) differs from the store's timeout "
-                f"({store.config.timeout} s): pass max_age={store.config.timeout} (or None)"
-            )
-        self.app = app
-        self.store = store
+        # Checked first: a cookie no browser would keep is refused before any store is made.
         self.cookie = CookieSettings(
             name=session_cookie,
             path=path,
@@ -86,7 +89,21 @@ class SessionMiddleware:
             secure=https_only,
             samesite=same_site,
             persistent=max_age is not None,
+            partitioned=partitioned,
         )
+        self.ephemeral = max_age is not None and max_age <= 0
+        timeout = None if max_age is None or self.ephemeral else max_age
+        self.owns_store = store is None
+        if store is None:
+            store = AsyncSessionStore.from_env(**({} if timeout is None else {"timeout": timeout}))
+        elif timeout is not None and timeout != store.config.timeout:
+            raise ConfigurationError(
+                f"max_age ({max_age} s) differs from the store's timeout "
+                f"({store.config.timeout} s): pass max_age={store.config.timeout} (or None)"
+            )
+        self.app = app
+        self.store = store
+        self.max_age = max_age
         self.always_save = always_save
         self.save_on_server_error = save_on_server_error
 
@@ -96,7 +113,7 @@ class SessionMiddleware:
             return
         cookie = read_cookie(Headers(scope=scope).get("cookie"), self.cookie.name)
         try:
-            session = await self.store.load(cookie)
+            session = Session() if self.ephemeral else await self.store.load(cookie)
             if scope["type"] == "websocket":  # a snapshot: never hold a lock for a connection
                 await self.store.release(session)
         except RETRY_LATER as exc:
@@ -119,17 +136,21 @@ class SessionMiddleware:
                     message["status"], save_on_server_error=self.save_on_server_error
                 )
                 try:
-                    update = await self.store.finish(
-                        session, always_save=self.always_save, failed=failed
-                    )
+                    update = await self._finish(session, failed)
                 except RETRY_LATER as exc:
                     logs.unavailable(exc, "ASGI")
                     replaced = True
                     await unavailable(scope, send)
                     return
+                message.setdefault("headers", [])  # optional in an ASGI start message
                 headers = MutableHeaders(scope=message)
-                if session.accessed:
-                    headers.add_vary_header("Cookie")
+                for name, replacement in caching_headers(
+                    sends_cookie=update.action is not CookieAction.KEEP,
+                    accessed=session.accessed,
+                    vary=", ".join(headers.getlist("vary")) or None,
+                    cache_control=headers.get("cache-control"),
+                ):
+                    headers[name] = replacement
                 if value := set_cookie_header(self.cookie, update, time.time()):
                     headers.append("Set-Cookie", value)
             await send(message)
@@ -145,6 +166,12 @@ class SessionMiddleware:
                 raise
             logs.unavailable(exc, "ASGI")
             await unavailable(scope, send)
+
+    async def _finish(self, session: Session, failed: bool) -> CookieUpdate:
+        if self.ephemeral:
+            assert self.max_age is not None  # ephemeral means max_age <= 0
+            return ephemeral_update(session, self.max_age, self.store.config, failed=failed)
+        return await self.store.finish(session, always_save=self.always_save, failed=failed)
 
     def _closing(self, send: Send) -> Send:
         async def closing_send(message: Message) -> None:

@@ -47,7 +47,7 @@ from ...ids import is_well_formed, new_session_id
 from ...session import Session
 from ...store import SessionStore as DynamoDBSessionStore
 
-__all__ = ["SETTING", "SessionStore", "get_store", "set_store", "store_config"]
+__all__ = ["SETTING", "SessionStore", "get_store", "set_store", "setting_options", "store_config"]
 
 SETTING = "DYNAMODB_SESSIONS"
 """The optional Django setting: a dict of :class:`StoreConfig` / :class:`Connection` fields."""
@@ -72,6 +72,16 @@ _given: DynamoDBSessionStore | None = None
 def store_config() -> StoreConfig:
     """The store's configuration: the environment, then ``DYNAMODB_SESSIONS``, then
     ``SESSION_COOKIE_AGE`` as the timeout. Raises ``ImproperlyConfigured`` naming the problem."""
+    options = setting_options()
+    try:
+        return StoreConfig.from_env(**options, timeout=settings.SESSION_COOKIE_AGE)
+    except ConfigurationError as exc:
+        raise ImproperlyConfigured(f"DynamoDB sessions: {exc}") from exc
+
+
+def setting_options() -> dict[str, Any]:
+    """``DYNAMODB_SESSIONS`` as options of :meth:`StoreConfig.from_env`; ``ImproperlyConfigured``
+    for a key that is not an option here (unknown, ``timeout``, ``lock``)."""
     options = dict(getattr(settings, SETTING, None) or {})
     if "timeout" in options:
         raise ImproperlyConfigured(
@@ -83,10 +93,7 @@ def store_config() -> StoreConfig:
         raise ImproperlyConfigured(f"{SETTING}['lock']: lock mode is not available with Django")
     if unknown := sorted(set(options) - _OPTIONS):
         raise ImproperlyConfigured(f"{SETTING} has unknown keys: {', '.join(unknown)}")
-    try:
-        return StoreConfig.from_env(**options, timeout=settings.SESSION_COOKIE_AGE)
-    except ConfigurationError as exc:
-        raise ImproperlyConfigured(f"DynamoDB sessions: {exc}") from exc
+    return options
 
 
 def get_store() -> DynamoDBSessionStore:

@@ -1,4 +1,5 @@
-"""The Django app that adds the ``createsessiontable`` and ``checksessiontable`` commands."""
+"""The Django app: the ``createsessiontable`` and ``checksessiontable`` commands, and the
+system checks of :mod:`.checks`."""
 
 from __future__ import annotations
 
@@ -12,3 +13,9 @@ class DynamoDBSessionsConfig(AppConfig):
     # The default label would be "django": too easily mistaken for Django itself.
     label = "dynamodb_sessions"
     verbose_name = "DynamoDB sessions"
+
+    def ready(self) -> None:
+        """Register the system checks."""
+        from .checks import register_checks
+
+        register_checks()

@@ -10,19 +10,24 @@ Use it in ``MIDDLEWARE`` in place of Django's own
         ...,
     ]
 
-It behaves exactly as Django's, except that when DynamoDB is down, slow or throttling past
-botocore's retries (or the session is too busy: conflicts, lock wait), the answer is 503 with
-``Retry-After`` and no ``Set-Cookie``, so the user keeps their cookie and their session. With
-Django's own middleware the same failure is a 500. A failure while loading (in the view, on
-first use of ``request.session``) and while saving (after the view) are both covered.
+It behaves as Django's, with two differences. A response that sets or deletes the session
+cookie also varies by ``Cookie`` and is ``Cache-Control: private`` unless the view chose its own
+caching (Django's own leaves a shared cache free to store a ``Set-Cookie``). And when DynamoDB is
+down, slow or throttling past botocore's retries (or the session is too busy: conflicts, lock
+wait), the answer is 503 with ``Retry-After`` and no ``Set-Cookie``, so the user keeps their
+cookie and their session; with Django's own middleware the same failure is a 500. A failure
+while loading (in the view, on first use of ``request.session``) and while saving (after the
+view) are both covered.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.http import HttpRequest, HttpResponse
 
 from ... import logs
+from ..._core.cookies import caching_headers
 from ..._core.lifecycle import RETRY_LATER, UNAVAILABLE_BODY, unavailable_headers
 
 __all__ = ["SessionMiddleware", "unavailable"]
@@ -38,10 +43,20 @@ class SessionMiddleware(DjangoSessionMiddleware):
         if getattr(request, _FAILED, False):
             return response  # the 503 of process_exception: nothing to save, no cookie to set
         try:
-            return super().process_response(request, response)
+            response = super().process_response(request, response)
         except RETRY_LATER as exc:
             logs.unavailable(exc, "Django")
             return unavailable()
+        for header, value in caching_headers(
+            # Django varies by Cookie when the session was read; whatever sets or deletes
+            # the cookie (SESSION_SAVE_EVERY_REQUEST needs no read) varies too, and is private.
+            sends_cookie=settings.SESSION_COOKIE_NAME in response.cookies,
+            accessed=False,
+            vary=response.get("Vary"),
+            cache_control=response.get("Cache-Control"),
+        ):
+            response[header] = value
+        return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """A store outage while the view used the session: 503 (others: Django's handling)."""
