@@ -107,3 +107,35 @@ def test_enabled_by_the_table_name():
 def test_samesite_none_needs_secure():
     with pytest.raises(ConfigurationError):
         CookieSettings(samesite="none")
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        ({"name": "__Host-sid", "secure": True, "domain": "example.org"}, "must not have a domain"),
+        ({"name": "__Host-sid", "secure": True, "path": "/app"}, "must have the path /"),
+        ({"name": "__Host-sid"}, "must be Secure"),
+        ({"name": "__host-sid", "secure": True, "domain": "a.b"}, "must not have a domain"),
+        ({"name": "__Secure-sid"}, "must be Secure"),
+        ({"name": "__SECURE-sid"}, "must be Secure"),
+        ({"partitioned": True}, "Partitioned cookies must be Secure"),
+        ({"samesite": "sometimes"}, "SameSite must be"),
+    ],
+)
+def test_cookies_browsers_refuse_are_refused_at_construction(settings, problem):
+    with pytest.raises(ConfigurationError, match=problem):
+        CookieSettings(**settings)
+
+
+def test_every_problem_is_named_at_once():
+    with pytest.raises(ConfigurationError) as refused:
+        CookieSettings(name="__Host-sid", path="/app", domain="example.org")
+    message = str(refused.value)
+    assert "Secure" in message and "path" in message and "domain" in message
+
+
+def test_cookies_browsers_accept_are_accepted():
+    CookieSettings(name="__Host-sid", secure=True)
+    CookieSettings(name="__Secure-sid", secure=True, domain="example.org", path="/app")
+    CookieSettings(secure=True, samesite="none", partitioned=True)
+    CookieSettings(name="Host-sid", domain="example.org")  # no prefix: no rule

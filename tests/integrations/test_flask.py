@@ -259,3 +259,37 @@ def test_app_config_that_a_store_passed_in_would_ignore_is_refused(flask_store):
         DynamoDBSessions(app, store=flask_store)
     app.config["DYNAMODB_SESSIONS"] = {"table": flask_store.config.table}  # agrees: fine
     DynamoDBSessions(app, store=flask_store)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {
+            "SESSION_COOKIE_NAME": "__Host-session",
+            "SESSION_COOKIE_SECURE": True,
+            "SESSION_COOKIE_DOMAIN": "example.org",
+        },
+        {
+            "SESSION_COOKIE_NAME": "__Host-session",
+            "SESSION_COOKIE_SECURE": True,
+            "APPLICATION_ROOT": "/app",
+        },  # the cookie's path when SESSION_COOKIE_PATH is unset
+        {"SESSION_COOKIE_NAME": "__Host-session"},
+        {"SESSION_COOKIE_NAME": "__Secure-session"},
+        {"SESSION_COOKIE_SAMESITE": "None"},
+        {"SESSION_COOKIE_PARTITIONED": True},
+        {"SESSION_COOKIE_SAMESITE": "sometimes"},
+    ],
+)
+def test_cookie_settings_browsers_refuse_are_refused_by_init_app(flask_store, settings):
+    app = Flask(__name__)
+    app.config.update(PERMANENT_SESSION_LIFETIME=flask_store.config.timeout, **settings)
+    with pytest.raises(ConfigurationError, match="SESSION_COOKIE_"):
+        DynamoDBSessions(app, store=flask_store)
+
+
+def test_a_host_prefixed_cookie_that_can_work_is_accepted(flask_store):
+    app = make_app(flask_store, SESSION_COOKIE_NAME="__Host-session", SESSION_COOKIE_SECURE=True)
+    response = app.test_client().get("/set/a/1", base_url="https://localhost")
+    (cookie,) = session_cookie(response, "__Host-session")
+    assert "Secure" in cookie and "Domain" not in cookie and "Path=/" in cookie

@@ -169,3 +169,45 @@ def test_a_failing_view_lets_go_of_the_lock_at_once(config, clock):
         assert response.status_code == 200 and response.json() == {"a": "1"}
     with SessionStore(config) as store:  # the failed view's change was not saved
         assert dict(store.load(client.cookies["session"])) == {"a": "1"}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"session_cookie": "__Host-sid", "https_only": True, "domain": "example.org"},
+        {"session_cookie": "__Host-sid", "https_only": True, "path": "/app"},
+        {"session_cookie": "__Host-sid"},
+        {"session_cookie": "__Secure-sid"},
+        {"partitioned": True},
+    ],
+)
+def test_cookie_settings_browsers_refuse_stop_the_app_at_start_up(config, options):
+    app = Starlette(
+        routes=ROUTES,
+        middleware=[Middleware(SessionMiddleware, store=AsyncSessionStore(config), **options)],
+    )
+    with pytest.raises(ConfigurationError, match="must"), TestClient(app):
+        pass  # Starlette builds its middleware at start-up: the app never serves a request
+
+
+def test_starlettes_partitioned_cookie(config, clock):
+    app = app_with(AsyncSessionStore(config, clock=clock), https_only=True, partitioned=True)
+    with TestClient(app, base_url="https://testserver") as client:
+        (cookie,) = session_cookie(client.get("/set?a=1"))
+        assert cookie.endswith("; secure; partitioned")
+        assert client.get("/read").json() == {"a": "1"}
+
+
+@pytest.mark.parametrize("max_age", [0, -1])
+def test_a_max_age_of_zero_or_less_keeps_nothing(config, clock, max_age):
+    # As with Starlette's: the browser drops the cookie at once, so the session lasts one
+    # request, and nothing is written to the store (nor read from it).
+    with TestClient(app_with(AsyncSessionStore(config, clock=clock), max_age=max_age)) as client:
+        response = client.get("/set?a=1")
+        (cookie,) = session_cookie(response)
+        assert f"; Max-Age={max_age}; " in cookie
+        sid = cookie.split(";")[0].removeprefix("session=")
+        client.cookies.set("session", sid)
+        assert client.get("/read").json() == {}
+    with SessionStore(config) as store:
+        assert store.client.scan(TableName=config.table)["Count"] == 0
