@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 
 try:
     from flask import current_app, g, got_request_exception
-    from flask import session as current_session
     from flask.json.tag import TaggedJSONSerializer
     from flask.sessions import SessionInterface, SessionMixin
 except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -137,7 +136,10 @@ class DynamoDBSessionInterface(SessionInterface):
     def open_session(self, app: Flask, request: Request) -> FlaskSession:
         """A session that loads the one the cookie names on first use."""
         cookie = request.cookies.get(self.get_cookie_name(app))
-        return FlaskSession.deferred(lambda: self.store.load(cookie))
+        session = FlaskSession.deferred(lambda: self.store.load(cookie))
+        # Kept for the teardown: reading it through flask.session would mark it accessed.
+        setattr(g, _SESSION, session)
+        return session
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         """Carry out the core's end-of-request decision on the cookie Flask's settings shape."""
@@ -236,13 +238,14 @@ class DynamoDBSessions:
             # Lock mode: an exception that propagates (PROPAGATE_EXCEPTIONS, testing) skips
             # save_session, so the lock would stay held for its lease. After a save_session
             # this is a no-op (no lock held, no call); an unloaded session holds none.
-            session = current_session._get_current_object()  # type: ignore[attr-defined]
+            session = g.get(_SESSION)
             if isinstance(session, FlaskSession) and session.is_loaded:
                 with suppress(SessionError):
                     store.release(session)
 
 
 _RAISED = "_dynamodb_sessions_raised"
+_SESSION = "_dynamodb_sessions_session"
 
 
 def _note_raised(sender: Flask, **_: Any) -> None:
