@@ -37,6 +37,7 @@ from ._core import flows, users
 from ._core import gc as gc_flows
 from ._core import table as table_flows
 from ._core.flows import Call, Failed, Flow, SaveOutcome, Sleep
+from ._core.steps import Now
 from ._core.gc import GCReport, PageHook
 from ._core.lifecycle import CookieUpdate
 from ._core.table import TableReport
@@ -367,14 +368,18 @@ class SessionStore(_BaseStore):
         release of a lock, and leaves the cookie alone.
         """
         return self._run(
-            flows.finish(
+            flows.releasing(
                 self.config,
-                self.codec,
                 session,
-                self._now(),
-                always_save=always_save,
-                refresh=refresh,
-                failed=failed,
+                flows.finish(
+                    self.config,
+                    self.codec,
+                    session,
+                    self._now(),
+                    always_save=always_save,
+                    refresh=refresh,
+                    failed=failed,
+                ),
             )
         )
 
@@ -430,16 +435,26 @@ class SessionStore(_BaseStore):
 
     def _run(self, flow: Flow[T]) -> T:
         reply: Any = None
+        error: BackendError | None = None
         while True:
             try:
-                step = flow.send(reply)
+                step = flow.send(reply) if error is None else flow.throw(error)
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
+            error = None
             if isinstance(step, Sleep):
                 time.sleep(step.seconds)
                 reply = self.clock()
                 continue
-            reply = self._call(step)
+            if isinstance(step, Now):
+                reply = self.clock()
+                continue
+            try:
+                reply = self._call(step)
+            except BackendError as exc:
+                # Raised inside the flow, at the step that failed, so that a flow holding a
+                # lock gives it back before the error goes on (see flows.releasing).
+                error = exc
 
     def _call(self, step: Call) -> Any:
         try:
@@ -540,14 +555,18 @@ class AsyncSessionStore(_BaseStore):
         release of a lock, and leaves the cookie alone.
         """
         return await self._run(
-            flows.finish(
+            flows.releasing(
                 self.config,
-                self.codec,
                 session,
-                self._now(),
-                always_save=always_save,
-                refresh=refresh,
-                failed=failed,
+                flows.finish(
+                    self.config,
+                    self.codec,
+                    session,
+                    self._now(),
+                    always_save=always_save,
+                    refresh=refresh,
+                    failed=failed,
+                ),
             )
         )
 
@@ -615,16 +634,26 @@ class AsyncSessionStore(_BaseStore):
 
     async def _run(self, flow: Flow[T]) -> T:
         reply: Any = None
+        error: BackendError | None = None
         while True:
             try:
-                step = flow.send(reply)
+                step = flow.send(reply) if error is None else flow.throw(error)
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
+            error = None
             if isinstance(step, Sleep):
                 await asyncio.sleep(step.seconds)
                 reply = self.clock()
                 continue
-            reply = await self._call(step)
+            if isinstance(step, Now):
+                reply = self.clock()
+                continue
+            try:
+                reply = await self._call(step)
+            except BackendError as exc:
+                # Raised inside the flow, at the step that failed, so that a flow holding a
+                # lock gives it back before the error goes on (see flows.releasing).
+                error = exc
 
     async def _call(self, step: Call) -> Any:
         client = self.client if self.client is not None else await self._open()

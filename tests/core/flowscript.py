@@ -1,17 +1,25 @@
 """Drive a sans-IO flow by hand: answer each step from a list and keep the steps it yielded."""
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from dynamodb_sessions._core.flows import Call
+from dynamodb_sessions._core.steps import Now
 
 
 class Script:
     """Runs a flow; each reply is a value, or a function of the steps so far (for replies that
-    depend on what the flow sent, such as the exact bytes it wrote)."""
+    depend on what the flow sent, such as the exact bytes it wrote).
 
-    def __init__(self, flow: Generator[Any, Any, Any]) -> None:
+    With ``clock``, a flow's :class:`Now` steps are answered with ``clock()`` and neither use a
+    reply nor show in ``steps``; without it they are answered from the replies like any step.
+    """
+
+    def __init__(
+        self, flow: Generator[Any, Any, Any], clock: Callable[[], float] | None = None
+    ) -> None:
         self.flow = flow
+        self.clock = clock
         self.steps: list[Any] = []
 
     def run(self, *replies: Any) -> Any:
@@ -23,6 +31,9 @@ class Script:
             except StopIteration as done:
                 assert next(answers, None) is None, "flow ended before every reply was used"
                 return done.value
+            if self.clock is not None and isinstance(step, Now):
+                reply = self.clock()
+                continue
             self.steps.append(step)
             answer = next(answers)
             reply = answer(self.steps) if callable(answer) else answer

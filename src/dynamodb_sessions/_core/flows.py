@@ -8,6 +8,7 @@ flows, so no decision is written twice. ``now`` (epoch seconds) is always passed
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import logging
@@ -81,11 +82,33 @@ def diff(original: Mapping[str, Any], current: Mapping[str, Any], cleared: bool)
 # -- reading -------------------------------------------------------------------------------
 
 
-def read_item(config: StoreConfig, session_id: str) -> Flow[StoredState | None]:
-    """Read the item of ``session_id``; ``None`` if absent. Does not judge validity."""
-    reply = yield Call("get_item", requests.get_session(config, _key(config, session_id)))
+def read_item(
+    config: StoreConfig, session_id: str, *, consistent: bool = True
+) -> Flow[StoredState | None]:
+    """Read the item of ``session_id``; ``None`` if absent. Does not judge validity.
+
+    Strongly consistent unless ``consistent`` is false: every read that decides a write (the
+    re-read after a conflict, the check of an unknown outcome) must see the latest item.
+    """
+    params = requests.get_session(config, _key(config, session_id), consistent=consistent)
+    reply = yield Call("get_item", params)
     item = reply.get("Item")
     return parse_item(item, config.attributes) if item else None
+
+
+def read_confirmed(config: StoreConfig, session_id: str, now: int) -> Flow[StoredState | None]:
+    """The read that starts a request: consistent as configured (``consistent_read``).
+
+    An eventually consistent read may answer from before the latest write: no item yet (just
+    created or rotated) or an older copy that looks expired (refreshed since). Ending the
+    session on such an answer would log the user out, so it is confirmed by one strongly
+    consistent read first; a valid answer is used as it is (a save conditional on its version
+    finds out if it was old, and re-reads strongly then).
+    """
+    state = yield from read_item(config, session_id, consistent=config.consistent_read)
+    if config.consistent_read or (state is not None and is_valid(state, now, config)):
+        return state
+    return (yield from read_item(config, session_id))
 
 
 def load(
@@ -111,7 +134,7 @@ def load(
         owner = lock_owner or lock.new_owner()
     try:
         if owner is None:
-            state = yield from read_item(config, session_id)
+            state = yield from read_confirmed(config, session_id, now)
         else:
             state = yield from lock.acquire(config, session_id, now, owner)
         if state is None:
@@ -134,7 +157,7 @@ def exists(config: StoreConfig, session_id: str, now: int) -> Flow[bool]:
     if not is_well_formed(session_id):
         return False
     try:
-        state = yield from read_item(config, session_id)
+        state = yield from read_confirmed(config, session_id, now)
     except CorruptSessionError:
         return False
     return state is not None and is_valid(state, now, config)
@@ -398,6 +421,21 @@ def _retire(config: StoreConfig, session: Session, old_ids: Sequence[str]) -> Fl
         else:  # flushed (log out): nothing lives on under a new id
             logs.ended(old)
     session.retired_ids.clear()
+
+
+def releasing(config: StoreConfig, session: Session, flow: Flow[T]) -> Flow[T]:
+    """Run ``flow`` (the end of a request); if it fails, give back the lock this request holds.
+
+    Whatever the failure: an error raised here (a session too large to store) or one the
+    driver raises at a step (throttling, a timeout). Otherwise the lock would stay held until
+    its lease ran out, and every other request of the session would wait for it.
+    """
+    try:
+        return (yield from flow)
+    except Exception:
+        with contextlib.suppress(Exception):  # the first error is the one to report
+            yield from release(config, session)
+        raise
 
 
 def _key(config: StoreConfig, session_id: str) -> str:

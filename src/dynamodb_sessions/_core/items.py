@@ -35,7 +35,7 @@ def expires_at(now: int, timeout: int, config: StoreConfig) -> int:
     return now + max(config.effective_gc_lifetime, timeout)
 
 
-def is_valid(state: StoredState, now: int, config: StoreConfig) -> bool:
+def is_valid(state: StoredState, now: float, config: StoreConfig) -> bool:
     """Tell whether a stored session may still be used at ``now``.
 
     Checked on every read: DynamoDB's TTL deletes expired items late (often days late).
@@ -74,10 +74,31 @@ def build_item(
     }
     if user_id is not None:
         item[names.user] = {"S": user_id}
-    size = item_size(item)
+    size = item_size(item) + lock_reserve(config)
     if size > config.max_item_bytes:
         raise SessionTooLargeError(size, config.max_item_bytes)
     return item
+
+
+LOCK_OWNER_CHARS = 32  # lock.new_owner(): 16 random bytes in hex
+MAX_NUMBER_BYTES = 21  # DynamoDB's largest number (38 digits), as stored
+
+
+def lock_reserve(config: StoreConfig) -> int:
+    """Lock mode: the bytes the lock attributes add to an item while a request holds it.
+
+    Kept free by the size guard: an item that fits only without them could be written but
+    never locked again, so every later load of it would fail.
+    """
+    if config.lock is None:
+        return 0
+    names = config.attributes
+    return (
+        len(names.lock_owner.encode())
+        + LOCK_OWNER_CHARS
+        + len(names.lock_expires.encode())
+        + MAX_NUMBER_BYTES
+    )
 
 
 def parse_item(item: Item, names: Attributes) -> StoredState:

@@ -12,12 +12,13 @@ Params = dict[str, Any]
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
-def get_session(config: StoreConfig, key: str) -> Params:
-    """GetItem for one session item."""
+def get_session(config: StoreConfig, key: str, *, consistent: bool | None = None) -> Params:
+    """GetItem for one session item: strongly consistent if ``consistent``, else as configured
+    (``StoreConfig.consistent_read``)."""
     return {
         "TableName": config.table,
         "Key": {config.attributes.key: {"S": key}},
-        "ConsistentRead": config.consistent_read,
+        "ConsistentRead": config.consistent_read if consistent is None else consistent,
     }
 
 
@@ -111,39 +112,59 @@ def touch_session(
     return params
 
 
-def acquire_lock(config: StoreConfig, key: str, *, owner: str, now: int, until: int) -> Params:
+def acquire_lock(config: StoreConfig, key: str, *, owner: str, now: float, lease: int) -> Params:
     """UpdateItem taking a session's lease lock and returning the whole item (one call).
 
-    It succeeds only on an existing item that nobody holds, whose lease has run out (a crashed
-    holder), or that ``owner`` already holds. It never creates an item.
+    It succeeds only on an existing item that is still valid at ``now`` (its ``expires`` and
+    the absolute timeout; the idle timeout, which DynamoDB cannot add up, is judged on the
+    item returned) and that nobody holds, whose lease has run out (a crashed holder), or that
+    ``owner`` already holds. It never creates an item. Times are epoch seconds to the
+    millisecond, so the lease lasts ``lease`` seconds exactly.
     """
     names = config.attributes
+    at = _millis(now)
+    condition = "attribute_exists(#k) AND #e > :now"
+    values = {
+        ":owner": {"S": owner},
+        ":until": {"N": _seconds(at + lease * 1000)},
+        ":now": {"N": _seconds(at)},
+    }
+    extra_names = {"#e": names.expires}
+    if config.absolute_timeout is not None:
+        condition += " AND #c > :born"
+        extra_names["#c"] = names.created
+        values[":born"] = {"N": _seconds(at - config.absolute_timeout * 1000)}
+    condition += " AND (attribute_not_exists(#lo) OR #lx <= :now OR #lo = :owner)"
     return {
         "TableName": config.table,
         "Key": {names.key: {"S": key}},
         "UpdateExpression": "SET #lo = :owner, #lx = :until",
-        "ConditionExpression": (
-            "attribute_exists(#k) AND (attribute_not_exists(#lo) OR #lx <= :now OR #lo = :owner)"
-        ),
-        "ExpressionAttributeNames": {"#k": names.key, **_lock_names(config)},
-        "ExpressionAttributeValues": {
-            ":owner": {"S": owner},
-            ":until": {"N": str(until)},
-            ":now": {"N": str(now)},
-        },
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": {"#k": names.key, **extra_names, **_lock_names(config)},
+        "ExpressionAttributeValues": values,
         "ReturnValues": "ALL_NEW",
     }
 
 
-def release_lock(config: StoreConfig, key: str, owner: str) -> Params:
-    """UpdateItem dropping ``owner``'s lock; it fails (and changes nothing) on anyone else's."""
+def release_lock(config: StoreConfig, key: str, owner: str, *, now: float) -> Params:
+    """UpdateItem dropping ``owner``'s lock; it fails (and changes nothing) on anyone else's,
+    and on an item no longer valid at ``now`` (``expires``, absolute timeout)."""
+    names = config.attributes
+    at = _millis(now)
+    condition = "#lo = :owner AND #e > :now"
+    extra_names = {"#e": names.expires}
+    values = {":owner": {"S": owner}, ":now": {"N": _seconds(at)}}
+    if config.absolute_timeout is not None:
+        condition += " AND #c > :born"
+        extra_names["#c"] = names.created
+        values[":born"] = {"N": _seconds(at - config.absolute_timeout * 1000)}
     return {
         "TableName": config.table,
-        "Key": {config.attributes.key: {"S": key}},
+        "Key": {names.key: {"S": key}},
         "UpdateExpression": "REMOVE #lo, #lx",
-        "ConditionExpression": "#lo = :owner",
-        "ExpressionAttributeNames": _lock_names(config),
-        "ExpressionAttributeValues": {":owner": {"S": owner}},
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": {**_lock_names(config), **extra_names},
+        "ExpressionAttributeValues": values,
     }
 
 
@@ -320,3 +341,15 @@ def enable_ttl(config: StoreConfig) -> Params:
 
 def _lock_names(config: StoreConfig) -> dict[str, str]:
     return {"#lo": config.attributes.lock_owner, "#lx": config.attributes.lock_expires}
+
+
+def _millis(epoch: float) -> int:
+    return int(epoch * 1000)
+
+
+def _seconds(millis: int) -> str:
+    """Epoch milliseconds as a DynamoDB number of seconds with three decimals: exact (no float
+    rounding), and comparable with the whole seconds that items written before kept."""
+    sign = "-" if millis < 0 else ""
+    whole, rest = divmod(abs(millis), 1000)
+    return f"{sign}{whole}.{rest:03d}"

@@ -34,12 +34,21 @@ class Sleep:
 
 
 @dataclass(frozen=True)
+class Now:
+    """Read the clock: the driver replies with the time now (epoch seconds, a float).
+
+    For flows that measure real time between calls (the lock's lease and its wait), which the
+    whole seconds a flow is started with cannot tell.
+    """
+
+
+@dataclass(frozen=True)
 class Failed:
     """DynamoDB answered a :class:`Call` with an error code the call handles."""
 
     code: str
 
 
-Step = Call | Sleep
-Reply = Any  # a response dict, a Failed, or (after a Sleep) the current time
+Step = Call | Sleep | Now
+Reply = Any  # a response dict, a Failed, or (after a Sleep or a Now) the current time
 Flow = Generator[Step, Reply, T]
