@@ -37,6 +37,11 @@ async def fail(request: Any) -> PlainTextResponse:
     raise RuntimeError("the view failed")
 
 
+async def too_big(request: Any) -> PlainTextResponse:
+    request.session["blob"] = "x" * 500_000  # over DynamoDB's 400 KB once stored
+    return PlainTextResponse("ok")
+
+
 async def outage(request: Any) -> PlainTextResponse:
     raise BackendUnavailableError("down", code="ServiceUnavailable", operation="get_item")
 
@@ -53,6 +58,7 @@ ROUTES = [
     Route("/read", read),
     Route("/fail", fail),
     Route("/outage", outage),
+    Route("/too-big", too_big),
     WebSocketRoute("/ws", chat),
 ]
 
@@ -211,3 +217,18 @@ def test_a_max_age_of_zero_or_less_keeps_nothing(config, clock, max_age):
         assert client.get("/read").json() == {}
     with SessionStore(config) as store:
         assert store.client.scan(TableName=config.table)["Count"] == 0
+
+
+@pytest.mark.engines("dynalite", reason="lock mode relies on atomic conditional writes")
+def test_a_session_too_large_to_store_lets_go_of_the_lock_at_once(config, clock):
+    """The failure comes from the end of the request (the save), after the app returned."""
+    locking = config.replace(lock=LockSettings(lease=60, wait=0.0), compress_threshold=10**7)
+    with TestClient(
+        app_with(AsyncSessionStore(locking, clock=clock)), raise_server_exceptions=False
+    ) as client:
+        client.get("/set?a=1")
+        assert client.get("/too-big").status_code == 500
+        # Without the release the lock would be held for its 60 s lease, and this request,
+        # which does not wait, would be refused with 503.
+        response = client.get("/read")
+        assert response.status_code == 200 and response.json() == {"a": "1"}
