@@ -61,6 +61,9 @@ class FaultProxy:
         self._conns: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
         self._listener: socket.socket | None = None
+        # Called with each request and the engine's answer; returns the answer to relay (a
+        # test engine that answers differently, such as tests/faults/stale.py).
+        self.rewrite: Callable[[bytes, bytes], bytes] | None = None
         self.port = 0
         self._listen()
 
@@ -183,6 +186,8 @@ class FaultProxy:
                         self._conns.add(upstream)
                 upstream.sendall(request)
                 response = read_message(upstream, self.bound)
+                if self.rewrite is not None:
+                    response = self.rewrite(request, response)
                 if mode == "drop":
                     self._hold(client)
                     return
