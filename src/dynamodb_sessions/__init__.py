@@ -30,6 +30,7 @@ from .exceptions import (
     SessionError,
     SessionExistsError,
     SessionLockError,
+    SessionRevokedError,
     SessionTooLargeError,
     TableNotFoundError,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "SessionError",
     "SessionExistsError",
     "SessionLockError",
+    "SessionRevokedError",
     "SessionStore",
     "SessionTooLargeError",
     "StoreConfig",

@@ -102,6 +102,15 @@ def cmd_sessions_revoke(args: argparse.Namespace, out: TextIO) -> int:
     return OK
 
 
+def cmd_sessions_end(args: argparse.Namespace, out: TextIO) -> int:
+    """End one of a user's sessions, named by the key `sessions list` shows."""
+    if store_from_args(args).end_user_session(args.user, args.session):
+        print(f"ended session {args.session} of user {args.user!r}", file=out)
+        return OK
+    print(f"no session {args.session} of user {args.user!r}", file=out)
+    return PROBLEM
+
+
 class _ProgressLine:
     """A one-line progress display on a terminal (rewritten in place with a carriage return)."""
 
@@ -187,7 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--dry-run", action="store_true", help="count expired items, delete none")
     gc.set_defaults(handler=cmd_gc)
 
-    sessions = sub.add_parser("sessions", help="a user's sessions: list, or log out everywhere")
+    sessions = sub.add_parser(
+        "sessions", help="a user's sessions: list, end one, or log out everywhere"
+    )
     actions = sessions.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", parents=[common], help="list a user's sessions")
     listing.add_argument("--user", required=True, help="the user id the sessions carry")
@@ -195,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = actions.add_parser("revoke", parents=[common], help="revoke all of a user's sessions")
     revoke.add_argument("--user", required=True, help="the user id the sessions carry")
     revoke.set_defaults(handler=cmd_sessions_revoke)
+    end = actions.add_parser("end", parents=[common], help="end one of a user's sessions")
+    end.add_argument("--user", required=True, help="the user id the session carries")
+    end.add_argument("--session", required=True, help="the session's key, as `list` shows it")
+    end.set_defaults(handler=cmd_sessions_end)
 
     iam = sub.add_parser("iam-policy", help="print the least-privilege IAM policy (JSON)")
     iam.add_argument("--table", help="table name (default: $AWS_DYNAMODB_SESSION_TABLE)")

@@ -8,6 +8,7 @@ Every exception derives from :class:`SessionError`::
     ├── CorruptSessionError       a stored item cannot be decoded (logged, never shown to users)
     │   └── SessionDecryptionError    encrypted data: key not configured, or authentication failed
     ├── SessionConflictError      a save lost every bounded retry against concurrent writers
+    │   └── SessionRevokedError       a log-in raced a log-out-everywhere of its user: not kept
     ├── SessionExistsError        a create insisted on an id that is already stored
     ├── SessionLockError          lock mode: another request held the session past the wait
     └── BackendError              DynamoDB refused a request: permissions, credentials, an
@@ -62,6 +63,15 @@ class SessionDecryptionError(CorruptSessionError):
 
 class SessionConflictError(SessionError):
     """Concurrent writers kept changing the session; the save gave up after bounded retries."""
+
+
+class SessionRevokedError(SessionConflictError):
+    """A write that gave a session to a user (a log-in) ran while that user's sessions were
+    being revoked (``revoke_user``), or just before: the session was deleted again.
+
+    A conflict like any other: web adapters answer 503 with ``Retry-After``, and a log-in
+    tried again once the revocation is over is kept.
+    """
 
 
 class SessionExistsError(SessionError):

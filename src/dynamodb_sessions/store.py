@@ -37,9 +37,9 @@ from ._core import flows, users
 from ._core import gc as gc_flows
 from ._core import table as table_flows
 from ._core.flows import Call, Failed, Flow, SaveOutcome, Sleep
-from ._core.steps import Now
 from ._core.gc import GCReport, PageHook
 from ._core.lifecycle import CookieUpdate
+from ._core.steps import Now
 from ._core.table import TableReport
 from ._core.users import UserSession
 from .codec import Codec
@@ -409,8 +409,18 @@ class SessionStore(_BaseStore):
         return self._run(users.list_sessions(self.config, user_id, self._now()))
 
     def revoke_user(self, user_id: str) -> int:
-        """Log ``user_id`` out everywhere: delete all their sessions; return how many."""
+        """Log ``user_id`` out everywhere: delete all their sessions; return how many.
+
+        Sessions logged in while it runs are deleted too (or their log-in fails with
+        :class:`SessionRevokedError`); it takes about ``users.REVOKE_SETTLE`` (1 s) longer
+        than the deletes, for a second sweep of the user index.
+        """
         return self._run(users.revoke(self.config, user_id, self._now()))
+
+    def end_user_session(self, user_id: str, session_key: str) -> bool:
+        """End one session of ``user_id``: ``session_key`` is a :class:`UserSession`'s ``key``
+        from :meth:`list_user_sessions`. ``False`` if no such session of that user exists."""
+        return self._run(users.end_session(self.config, user_id, session_key))
 
     def create_table(
         self,
@@ -593,8 +603,18 @@ class AsyncSessionStore(_BaseStore):
         return await self._run(users.list_sessions(self.config, user_id, self._now()))
 
     async def revoke_user(self, user_id: str) -> int:
-        """Log ``user_id`` out everywhere: delete all their sessions; return how many."""
+        """Log ``user_id`` out everywhere: delete all their sessions; return how many.
+
+        Sessions logged in while it runs are deleted too (or their log-in fails with
+        :class:`SessionRevokedError`); it takes about ``users.REVOKE_SETTLE`` (1 s) longer
+        than the deletes, for a second sweep of the user index.
+        """
         return await self._run(users.revoke(self.config, user_id, self._now()))
+
+    async def end_user_session(self, user_id: str, session_key: str) -> bool:
+        """End one session of ``user_id``: ``session_key`` is a :class:`UserSession`'s ``key``
+        from :meth:`list_user_sessions`. ``False`` if no such session of that user exists."""
+        return await self._run(users.end_session(self.config, user_id, session_key))
 
     async def create_table(
         self,

@@ -1,4 +1,4 @@
-"""`dynamodb-sessions gc` and `dynamodb-sessions sessions list|revoke` against real engines."""
+"""`dynamodb-sessions gc` and `dynamodb-sessions sessions list|end|revoke` against real engines."""
 
 import io
 import uuid
@@ -7,6 +7,7 @@ import pytest
 
 from dynamodb_sessions import SessionStore
 from dynamodb_sessions.cli import main
+from dynamodb_sessions.ids import storage_key
 
 
 @pytest.fixture
@@ -62,6 +63,19 @@ def test_list_and_revoke_a_users_sessions(env):
     assert all(store.load(sid).is_new for sid in dave)
     code, out = run("sessions", "list", "--user", "erin")
     assert "1 session(s)" in out
+
+
+def test_end_one_of_a_users_sessions(env):
+    store = SessionStore.from_env()
+    first, second = sessions(store, 2, user="dave")
+    code, out = run("sessions", "list", "--user", "dave")
+    key = storage_key(first)
+    assert key in out and first not in out
+    code, out = run("sessions", "end", "--user", "dave", "--session", key)
+    assert code == 0 and f"ended session {key} of user 'dave'" in out
+    assert store.load(first).is_new and not store.load(second).is_new
+    code, out = run("sessions", "end", "--user", "dave", "--session", key)
+    assert code == 1 and "no session" in out
 
 
 def test_a_bad_segment_count_is_a_usage_error(env):

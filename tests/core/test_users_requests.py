@@ -8,7 +8,7 @@ from dynamodb_sessions._core import requests, users
 from dynamodb_sessions._core.flows import Failed
 from dynamodb_sessions._core.items import build_item, parse_item
 from dynamodb_sessions._core.lifecycle import Write, decide
-from dynamodb_sessions.exceptions import ConfigurationError
+from dynamodb_sessions.exceptions import ConfigurationError, SessionRevokedError
 from dynamodb_sessions.ids import new_session_id
 
 CONFIG = StoreConfig(table="sessions", timeout=100)
@@ -84,17 +84,64 @@ def indexed(key: str, *, accessed: int, expires: int) -> dict:
     }
 
 
-def test_revoke_lists_every_page_then_deletes_each_session():
+def test_revoke_marks_the_user_then_sweeps_the_index_twice():
     script = Script(users.revoke(CONFIG, "u1", 150))
     deleted = script.run(
+        150.0,  # the clock
+        {},  # the mark: log-ins refused while the revocation runs
         {"Items": [indexed("a", accessed=100, expires=200)], "LastEvaluatedKey": {"x": 1}},
         {"Items": [indexed("b", accessed=0, expires=100)]},
         {},
         CONFLICT,  # b went meanwhile (or changed hands): not counted
+        151.0,  # after the settling sleep
+        151.0,
+        {},  # the mark renewed
+        {"Items": [indexed("c", accessed=150, expires=250)]},  # logged in during the first sweep
+        {},
+        151.5,
+        {},  # the final mark: log-ins up to the end (and a second after) are refused
     )
-    assert deleted == 1
-    assert script.operations == ["query", "query", "delete_item", "delete_item"]
-    assert script.steps[2].params == requests.delete_user_session(CONFIG, "a", "u1")
+    assert deleted == 2
+    assert script.operations == [
+        "update_item", "query", "query", "delete_item", "delete_item",
+        "update_item", "query", "delete_item", "update_item",
+    ]  # fmt: skip
+    calls = [step for step in script.steps if hasattr(step, "operation")]
+    assert calls[3].params == requests.delete_user_session(CONFIG, "a", "u1")
+    key = users.revocation_key(CONFIG, "u1")
+    assert key.startswith("user#") and "u1" not in key
+    first, renewed, final = (c.params for c in calls if c.operation == "update_item")
+    assert first["Key"] == {"id": {"S": key}}
+    assert first["UpdateExpression"] == "SET #r = :until, #e = :expires"
+    assert first["ConditionExpression"] == "attribute_not_exists(#r) OR #r < :until"
+    assert first["ExpressionAttributeValues"][":until"] == {"N": "180.000"}  # 150 + HOLD
+    assert renewed["ConditionExpression"] == final["ConditionExpression"] == "#r = :ours"
+    assert renewed["ExpressionAttributeValues"][":ours"] == {"N": "180.000"}
+    assert final["ExpressionAttributeValues"][":until"] == {"N": "152.500"}  # end + AFTER
+
+
+def test_a_log_in_at_or_before_the_mark_is_undone():
+    script = Script(users.confirm_login(CONFIG, "k" * 64, "u1", 152))
+    with pytest.raises(SessionRevokedError):
+        script.run({"Item": {"revoked": {"N": "152.500"}}}, {})
+    assert script.operations == ["get_item", "delete_item"]
+    assert script.steps[0].params["ConsistentRead"] is True
+    assert script.steps[1].params == requests.delete_user_session(CONFIG, "k" * 64, "u1")
+    after = Script(users.confirm_login(CONFIG, "k" * 64, "u1", 153))
+    after.run({"Item": {"revoked": {"N": "152.500"}}})  # later: kept, one read
+    never = Script(users.confirm_login(CONFIG, "k" * 64, "u1", 153))
+    never.run({})
+
+
+def test_ending_one_session_takes_its_listed_key_and_its_user():
+    key = "a" * 64
+    script = Script(users.end_session(CONFIG, "u1", key))
+    assert script.run({}) is True
+    assert script.steps[0].params == requests.delete_user_session(CONFIG, key, "u1")
+    assert Script(users.end_session(CONFIG, "u1", key)).run(CONFLICT) is False
+    for bad in ("", "x" * 64, "a" * 63, users.revocation_key(CONFIG, "u1"), "sid-itself"):
+        script = Script(users.end_session(CONFIG, "u1", bad))
+        assert script.run() is False and script.steps == []
 
 
 def test_listing_tells_active_from_expired():

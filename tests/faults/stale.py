@@ -8,6 +8,9 @@ never saw it (just created). Strongly consistent reads, and every write, see the
 
 It learns what the item looked like from the answers of GetItem calls passing through it, so a
 test that wants a particular old copy served reads it once (any consistency) before the write.
+
+With ``index_lag``, a Query (of a global secondary index: eventually consistent by nature)
+leaves out the items written less than ``index_lag`` seconds ago, as a lagging index would.
 """
 
 from __future__ import annotations
@@ -33,8 +36,12 @@ class _History:
 class StaleReads:
     """Make ``proxy`` serve stale eventually consistent reads for ``lag`` seconds after writes."""
 
-    def __init__(self, proxy: FaultProxy, lag: float = 60.0, key_name: str = "id") -> None:
+    def __init__(
+        self, proxy: FaultProxy, lag: float = 60.0, key_name: str = "id", index_lag: float = 0.0
+    ) -> None:
         self.lag = lag
+        self.index_lag = index_lag
+        self.hidden = 0  # how many items Query answers left out
         self.key_name = key_name
         self.stale_answers = 0  # how many reads were answered stale
         self.reads: list[bool] = []  # ConsistentRead of every GetItem, in order
@@ -44,6 +51,8 @@ class StaleReads:
 
     def rewrite(self, request: bytes, response: bytes) -> bytes:
         operation = operation_of(request)
+        if operation == "Query":
+            return self._lagging_index(json.loads(_body(request)), response)
         if operation != "GetItem" and operation not in WRITES:
             return response
         params = json.loads(_body(request) or b"{}")
@@ -65,6 +74,26 @@ class StaleReads:
             before = [answer for when, answer in history.seen if when < history.written]
             self.stale_answers += 1
             return _with_body(response, json.dumps(before[-1] if before else {}).encode())
+
+    def _lagging_index(self, params: dict[str, Any], response: bytes) -> bytes:
+        if not self.index_lag or not response.startswith(b"HTTP/1.1 200"):
+            return response
+        answer = json.loads(_body(response))
+        now = time.monotonic()
+        with self._lock:
+
+            def fresh(item: dict[str, Any]) -> bool:
+                key = json.dumps(
+                    [params.get("TableName"), {self.key_name: item.get(self.key_name)}],
+                    sort_keys=True,
+                )
+                history = self._items.get(key)
+                return history is not None and now - history.written < self.index_lag
+
+            shown = [item for item in answer.get("Items", []) if not fresh(item)]
+            self.hidden += len(answer.get("Items", [])) - len(shown)
+        answer["Items"], answer["Count"] = shown, len(shown)
+        return _with_body(response, json.dumps(answer).encode())
 
 
 def _body(message: bytes) -> bytes:

@@ -20,10 +20,15 @@ from typing import Any, TypeVar
 from .. import logs
 from ..codec import Codec
 from ..config import StoreConfig
-from ..exceptions import CorruptSessionError, SessionConflictError, SessionExistsError
+from ..exceptions import (
+    CorruptSessionError,
+    SessionConflictError,
+    SessionExistsError,
+    SessionRevokedError,
+)
 from ..ids import is_well_formed, log_safe, new_session_id, storage_key
 from ..session import Session
-from . import lock, requests
+from . import lock, requests, users
 from .items import StoredState, build_item, expires_at, is_valid, parse_item, touch_due
 from .lifecycle import CookieAction, CookieUpdate, Write, cookie_update, decide
 
@@ -199,11 +204,13 @@ def create(
         if not isinstance(reply, Failed):
             session.stored = parse_item(item, config.attributes)
             session.created = created
+            yield from _confirm_login(config, session, None, now)
             return
         existing = yield from _read_if_intact(config, session.session_id)
         if existing is not None and _is_own_write(existing, blob, 1):
             session.stored = existing
             session.created = created
+            yield from _confirm_login(config, session, None, now)
             return
         if keep_id:
             raise SessionExistsError("a session with this id already exists")
@@ -244,6 +251,7 @@ def save(config: StoreConfig, codec: Codec, session: Session, now: int) -> Flow[
     key = _key(config, session.session_id)
     owner = _held_lock(config, state)
     merged = False
+    user_before = state.user_id
     for attempt in range(config.max_conflict_retries + 1):
         blob = codec.encode(data, item_key=key)
         item = build_item(
@@ -261,6 +269,7 @@ def save(config: StoreConfig, codec: Codec, session: Session, now: int) -> Flow[
         reply = yield Call("update_item", params, _CONFLICT)
         if not isinstance(reply, Failed):
             _saved(session, parse_item(item, config.attributes), data, merged)
+            yield from _confirm_login(config, session, user_before, now)
             return SaveOutcome.SAVED
         if attempt == config.max_conflict_retries:
             break
@@ -281,6 +290,7 @@ def save(config: StoreConfig, codec: Codec, session: Session, now: int) -> Flow[
             if owner is not None and fresh.lock_owner == owner:  # re-taken just now: let go
                 yield from lock.release(config, session.session_id, owner)
             _saved(session, dataclasses.replace(fresh, lock_owner=None), data, merged)
+            yield from _confirm_login(config, session, user_before, now)
             return SaveOutcome.SAVED
         if fresh is None or not is_valid(fresh, now, config):
             if fresh is not None and owner is not None and fresh.lock_owner == owner:
@@ -435,6 +445,21 @@ def releasing(config: StoreConfig, session: Session, flow: Flow[T]) -> Flow[T]:
     except Exception:
         with contextlib.suppress(Exception):  # the first error is the one to report
             yield from release(config, session)
+        raise
+
+
+def _confirm_login(
+    config: StoreConfig, session: Session, user_before: str | None, now: int
+) -> Flow[None]:
+    """A write that gave the session a user is a log-in: it must not outlive a revocation of
+    that user running meanwhile (see :mod:`._core.users`). One read, only at log-in."""
+    user = session.user_id
+    if user is None or user == user_before or config.user_index is None:
+        return
+    try:
+        yield from users.confirm_login(config, _key(config, session.session_id), user, now)
+    except SessionRevokedError:
+        session.stored = None
         raise
 
 

@@ -61,7 +61,7 @@ def backoff(lock: LockSettings, attempt: int) -> float:
     waiters that started together do not come back together, and a long wait costs fewer
     calls than polling at a fixed rate.
     """
-    return lock.poll * min(2**attempt, BACKOFF_GROWTH_CAP) * (0.5 + _jitter())
+    return lock.poll * min(2.0**attempt, BACKOFF_GROWTH_CAP) * (0.5 + _jitter())
 
 
 def max_attempts(lock: LockSettings) -> int:

@@ -257,6 +257,48 @@ def delete_user_session(config: StoreConfig, key: str, user_id: str) -> Params:
     }
 
 
+def get_revocation(config: StoreConfig, key: str) -> Params:
+    """Strongly consistent GetItem of a user's revocation mark (a small item)."""
+    return {
+        "TableName": config.table,
+        "Key": {config.attributes.key: {"S": key}},
+        "ConsistentRead": True,
+        "ProjectionExpression": "#r",
+        "ExpressionAttributeNames": {"#r": REVOKED},
+    }
+
+
+def mark_revoked(
+    config: StoreConfig, key: str, *, until: float, expires: int, replacing: float | None = None
+) -> Params:
+    """UpdateItem setting a user's revocation mark: logins at or before ``until`` are refused.
+
+    It never lowers a later mark (another revocation's); with ``replacing`` it changes only
+    the mark this revocation set itself.
+    """
+    names = config.attributes
+    values: Params = {
+        ":until": {"N": _seconds(_millis(until))},
+        ":expires": {"N": str(expires)},
+    }
+    if replacing is None:
+        condition = "attribute_not_exists(#r) OR #r < :until"
+    else:
+        condition = "#r = :ours"
+        values[":ours"] = {"N": _seconds(_millis(replacing))}
+    return {
+        "TableName": config.table,
+        "Key": {names.key: {"S": key}},
+        "UpdateExpression": "SET #r = :until, #e = :expires",
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": {"#r": REVOKED, "#e": names.expires},
+        "ExpressionAttributeValues": values,
+    }
+
+
+REVOKED = "revoked"  # the revocation mark's one attribute besides the key and ``expires``
+
+
 def describe_table(config: StoreConfig) -> Params:
     """DescribeTable for the session table."""
     return {"TableName": config.table}

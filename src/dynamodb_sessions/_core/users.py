@@ -1,28 +1,45 @@
-"""Log out everywhere: list and revoke every session of a user.
+"""Log out everywhere: list and revoke every session of a user, or end one of them.
 
 Sessions carry an optional user identity (``Session.user_id``, attribute ``user_id``). A sparse
 global secondary index on it (``StoreConfig.user_index``, ``user_id-index`` by default; made by
 ``create-table``) finds a user's items. Revoking deletes them by storage key, each delete
 conditional on the item still belonging to that user. The next request of a revoked session
-reads no item (reads are strongly consistent) and gets a new empty session, on any server; a
-request in flight cannot bring it back, because its write is conditional on the version it read.
+reads no item and gets a new empty session, on any server; a request in flight cannot bring it
+back, because its write is conditional on the version it read.
 
-The index is eventually consistent: a session created (or given its user) a moment before the
-query may not be listed yet. Revoke after the change that motivates it (a password reset), and
-sessions created afterwards are not affected.
+The index is eventually consistent: a session logged in a moment before (or while) the query
+runs may not be listed. A revocation closes that window with a mark and a second sweep::
+
+    revoke:  mark "refuse log-ins up to now + HOLD" ─> sweep the index ─> sleep SETTLE
+             ─> renew the mark ─> sweep again ─> mark "refuse log-ins up to end + AFTER"
+    log-in:  write the session (with its user) ─> read the mark (strongly consistent)
+             ─> at or before the mark: delete it again, SessionRevokedError
+
+A log-in that reads the mark before it was set wrote its session before the mark too, so the
+sweeps (the second one ``SETTLE`` seconds later) find it in the index; one that reads it after
+sees the mark and undoes itself. What is left: a session whose index entry takes longer than
+``SETTLE`` to appear, and clock skew between servers beyond ``AFTER`` (docs/concurrency.md).
+The cost: one strongly consistent read of a small item per log-in, and nothing per request.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from .. import logs
 from ..config import StoreConfig
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigurationError, SessionRevokedError
 from . import requests
-from .items import Item
-from .steps import Call, Failed, Flow
+from .items import Item, expires_at
+from .steps import Call, Failed, Flow, Now, Sleep
+
+REVOKE_HOLD = 30.0  # a revocation refuses log-ins while it runs, for this long per step at most
+REVOKE_SETTLE = 1.0  # seconds between the two sweeps: time for the index to show new sessions
+REVOKE_AFTER = 1.0  # log-ins refused this long after a revocation ends (clock skew, latency)
+_STORAGE_KEY = re.compile(r"[0-9a-f]{64}")
 
 _CONFLICT = frozenset({requests.CONDITION_FAILED})
 
@@ -66,7 +83,62 @@ def list_sessions(config: StoreConfig, user_id: str, now: int) -> Flow[list[User
 
 
 def revoke(config: StoreConfig, user_id: str, now: int) -> Flow[int]:
-    """Delete every stored session of ``user_id``; return how many were deleted."""
+    """Delete every stored session of ``user_id``, including one logged in while this runs;
+    return how many were deleted."""
+    index_name(config)  # no mark is set unless the sweeps can run
+    key = revocation_key(config, user_id)
+    started = max(float(now), (yield Now()))
+    until = yield from _mark(config, key, started + REVOKE_HOLD, None)
+    deleted = yield from _sweep(config, user_id, now)
+    yield Sleep(REVOKE_SETTLE)
+    until = yield from _mark(config, key, (yield Now()) + REVOKE_HOLD, until)
+    deleted += yield from _sweep(config, user_id, now)
+    yield from _mark(config, key, (yield Now()) + REVOKE_AFTER, until)
+    return deleted
+
+
+def confirm_login(config: StoreConfig, key: str, user_id: str, now: int) -> Flow[None]:
+    """After a write gave the session stored under ``key`` to ``user_id`` at ``now``: undo it
+    and raise :class:`SessionRevokedError` if a revocation of that user covers that time."""
+    reply = yield Call("get_item", requests.get_revocation(config, revocation_key(config, user_id)))
+    mark = reply.get("Item", {}).get(requests.REVOKED)
+    if mark is None or now > float(mark["N"]):
+        return
+    yield Call("delete_item", requests.delete_user_session(config, key, user_id), _CONFLICT)
+    raise SessionRevokedError(
+        "this user's sessions are being revoked; the log-in was not kept (try again shortly)"
+    )
+
+
+def end_session(config: StoreConfig, user_id: str, key: str) -> Flow[bool]:
+    """End one session of ``user_id``, named by its storage key as :func:`list_sessions` shows
+    it; ``False`` if there is no such session of that user (anything else, malformed or
+    another user's, is left alone)."""
+    index_name(config)
+    if not (
+        key.startswith(config.key_prefix) and _STORAGE_KEY.fullmatch(key[len(config.key_prefix) :])
+    ):
+        return False
+    params = requests.delete_user_session(config, key, user_id)
+    reply = yield Call("delete_item", params, _CONFLICT)
+    return not isinstance(reply, Failed)
+
+
+def revocation_key(config: StoreConfig, user_id: str) -> str:
+    """The key of ``user_id``'s revocation mark: never a session's (those are plain hashes)."""
+    return f"{config.key_prefix}user#{hashlib.sha256(user_id.encode()).hexdigest()}"
+
+
+def _mark(config: StoreConfig, key: str, until: float, ours: float | None) -> Flow[float | None]:
+    """Set the mark to ``until`` (replacing ``ours``); the mark in force if it stays ours."""
+    expires = expires_at(int(until) + 1, config.timeout, config)
+    params = requests.mark_revoked(config, key, until=until, expires=expires, replacing=ours)
+    reply = yield Call("update_item", params, _CONFLICT)
+    # A failed condition: a later revocation of the same user set its own mark; it stays.
+    return None if isinstance(reply, Failed) else until
+
+
+def _sweep(config: StoreConfig, user_id: str, now: int) -> Flow[int]:
     sessions = yield from list_sessions(config, user_id, now)
     deleted = 0
     for session in sessions:
