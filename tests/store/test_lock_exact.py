@@ -12,6 +12,7 @@ import pytest
 from dynamodb_sessions import SessionStore, SessionTooLargeError
 from dynamodb_sessions._core.items import build_item, item_size, lock_reserve
 from dynamodb_sessions.config import DYNAMODB_ITEM_LIMIT, LockSettings
+from dynamodb_sessions.exceptions import SessionLockError
 from dynamodb_sessions.ids import storage_key
 
 pytestmark = pytest.mark.engines(
@@ -115,3 +116,33 @@ def test_no_lock_write_touches_an_expired_session(config, clock):
         later = store.load(session.session_id)
         assert later.is_new and later.stale_cookie
         assert raw_item(store, session.session_id) == before
+
+
+class SlowClock:
+    """A clock that moves 0.4 s each time it is read: as if every call took that long."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        self.now += 0.4
+        return self.now
+
+
+def test_the_wait_bounds_the_time_spent_calls_included(config, call_log):
+    """wait=1 s with calls taking 0.4 s: the waiter gives up after about a second by the
+    clock, a handful of tries. Counting only its sleeps (0.05 s each) it made 21 tries: some
+    17 s by the clock."""
+    locking = config.replace(lock=LockSettings(lease=60, wait=1.0, poll=0.05))
+    with SessionStore(locking) as holder_store:
+        session = holder_store.load(None)
+        session["a"] = 1
+        holder_store.finish(session)
+        holder = holder_store.load(session.session_id)
+        assert holder.stored.lock_owner is not None
+        with SessionStore(locking, clock=SlowClock()) as waiter:
+            calls = call_log().attach(waiter.client)
+            with pytest.raises(SessionLockError):
+                waiter.load(session.session_id)
+        assert 1 <= calls.count("UpdateItem") <= 3
+        holder_store.finish(holder)
