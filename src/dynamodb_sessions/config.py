@@ -52,7 +52,7 @@ class Attributes:
     version: str = "version"  # bumped by every data write; guards conditional saves
     user: str = "user_id"  # optional identity the session belongs to
     lock_owner: str = "lock_owner"  # lock mode: the request holding the lease
-    lock_expires: str = "lock_expires"  # lock mode: when the lease ends (epoch seconds)
+    lock_expires: str = "lock_expires"  # lock mode: when the lease ends (epoch s, to the ms)
 
     def __post_init__(self) -> None:
         names = dataclasses.astuple(self)
@@ -93,9 +93,11 @@ class LockSettings:
     """Lock mode: a lease lock serialises the requests of one session.
 
     A request holds the session's lock from load to the end of the request. ``lease`` (whole
-    seconds) bounds how long a crashed holder keeps it, so it must exceed the longest request;
-    a waiter polls every ``poll`` seconds and gives up with
-    :class:`~dynamodb_sessions.SessionLockError` after ``wait`` seconds of waiting in total.
+    seconds, kept to the millisecond) bounds how long a crashed holder keeps it, so it must
+    exceed the longest request; a waiter tries again after ``poll`` seconds, backing off to
+    4 x ``poll`` with random jitter, and gives up with
+    :class:`~dynamodb_sessions.SessionLockError` once ``wait`` seconds have passed by the
+    clock since its first try (its calls included).
     """
 
     lease: int = 10
