@@ -11,6 +11,7 @@ import time
 import pytest
 
 from dynamodb_sessions import BackendUnavailableError, SaveOutcome, SessionStore
+from dynamodb_sessions.config import LockSettings
 from dynamodb_sessions.ids import storage_key
 
 HANG = 30.0  # far above anything the defaults allow: exceeding it means a request hung
@@ -141,3 +142,19 @@ def test_a_write_whose_every_answer_is_lost_is_unavailable_not_lost(faulty_store
     # and nothing written before it is gone.
     assert dict(faulty_store.load(sid)) == {"a": 1, "b": 2}
     assert raw_item(faulty_store, sid)["version"] == {"N": "2"}
+
+
+@pytest.mark.engines("dynalite", reason=DYNALITE)
+def test_a_save_throttled_past_its_retries_still_gives_the_lock_back(faulty_config, proxy, clock):
+    """Lock mode: the end of the request fails (503 in every adapter), and the lock it held is
+    given back by the store before the error goes on, not left for its whole lease."""
+    locking = faulty_config.replace(lock=LockSettings(lease=60, wait=0.0))
+    with SessionStore(locking, clock=clock) as store:
+        sid = saved(store, a=1)
+        session = store.load(sid)
+        session["a"] = 2
+        proxy.rule("throttle", "UpdateItem", times=3)  # every attempt of the save
+        with pytest.raises(BackendUnavailableError):
+            store.finish(session)
+        assert "lock_owner" not in raw_item(store, sid)  # given back
+        assert store.load(sid)["a"] == 1  # the next request, which does not wait, gets it
