@@ -17,6 +17,8 @@ uses ``django.security``):
     ``rotated``         INFO     a session moved to a new id (log in); old and new tags
     ``ended``           INFO     a session was ended on purpose (log out: flush, delete)
     ``revoked_user``    INFO     every session of one user was ended (log out everywhere)
+    ``ended_listed``    INFO     one session of a user was ended by its listed key
+    ``revoked_login``   WARNING  a log-in raced a revocation of its user and was undone
     ``lock_timeout``    WARNING  lock mode: another request held the session past the wait
     ``conflict``        WARNING  a save gave up after its bounded retries against writers
     ==================  =======  ==========================================================
@@ -83,6 +85,21 @@ def ended(session_id: str) -> None:
 def revoked_user(user_id: str, count: int) -> None:
     """Every session of ``user_id`` was ended (``count`` of them)."""
     event("revoked_user", logging.INFO, "user %s: %d sessions revoked", log_safe(user_id), count)
+
+
+def ended_listed(user_id: str) -> None:
+    """One session of ``user_id`` was ended by the key its listing showed."""
+    event("ended_listed", logging.INFO, "user %s: one session ended", log_safe(user_id))
+
+
+def revoked_login(user_id: str) -> None:
+    """A log-in of ``user_id`` ran while (or just before) their sessions were revoked."""
+    event(
+        "revoked_login",
+        logging.WARNING,
+        "user %s: a log-in during a revocation was undone",
+        log_safe(user_id),
+    )
 
 
 def lock_timeout(session_id: str, waited: float) -> None:

@@ -94,13 +94,17 @@ def login_app(environ, start_response):
     return [b"welcome"]
 
 
-def test_a_wsgi_log_in_during_a_revocation_answers_503_and_keeps_nothing(store, clock):
+def test_a_wsgi_log_in_during_a_revocation_answers_503_and_keeps_nothing(store, clock, caplog):
+    caplog.set_level("INFO", logger="dynamodb_sessions.security")
     store.revoke_user("ada")  # just now: log-ins at this time are covered by it
     client = Client(SessionMiddleware(login_app, store))
     response = client.get("/login")
     assert response.status_code == 503 and "Retry-After" in response.headers
     assert not response.headers.getlist("Set-Cookie")
     assert store.list_user_sessions("ada") == []
+    events = [getattr(record, "event", None) for record in caplog.records]
+    assert events.count("revoked_user") == 1 and events.count("revoked_login") == 1
+    assert "ada" not in caplog.text
     clock.advance(users.REVOKE_AFTER + 1)
     response = client.get("/login")
     assert response.status_code == 200 and response.headers.getlist("Set-Cookie")

@@ -12,7 +12,8 @@ def log_in(store: SessionStore, user: str) -> str:
     return session.session_id
 
 
-def test_end_one_listed_session_and_keep_the_others(store):
+def test_end_one_listed_session_and_keep_the_others(store, caplog):
+    caplog.set_level("INFO", logger="dynamodb_sessions.security")
     phone, laptop = log_in(store, "ada"), log_in(store, "ada")
     log_in(store, "bob")
     listed = {s.key for s in store.list_user_sessions("ada")}
@@ -23,6 +24,9 @@ def test_end_one_listed_session_and_keep_the_others(store):
     assert store.load(laptop)["n"] == 1  # the other one is not
     assert [s.key for s in store.list_user_sessions("ada")] == [storage_key(laptop)]
     assert store.end_user_session("ada", storage_key(phone)) is False  # already gone
+    events = [getattr(r, "event", "") for r in caplog.records]
+    assert [e for e in events if e.startswith("ended")] == ["ended_listed"]
+    assert "ada" not in caplog.text and storage_key(phone) not in caplog.text
 
 
 def test_another_users_session_or_a_raw_id_is_never_ended(store):

@@ -94,6 +94,7 @@ def revoke(config: StoreConfig, user_id: str, now: int) -> Flow[int]:
     until = yield from _mark(config, key, (yield Now()) + REVOKE_HOLD, until)
     deleted += yield from _sweep(config, user_id, now)
     yield from _mark(config, key, (yield Now()) + REVOKE_AFTER, until)
+    logs.revoked_user(user_id, deleted)
     return deleted
 
 
@@ -105,6 +106,7 @@ def confirm_login(config: StoreConfig, key: str, user_id: str, now: int) -> Flow
     if mark is None or now > float(mark["N"]):
         return
     yield Call("delete_item", requests.delete_user_session(config, key, user_id), _CONFLICT)
+    logs.revoked_login(user_id)
     raise SessionRevokedError(
         "this user's sessions are being revoked; the log-in was not kept (try again shortly)"
     )
@@ -121,7 +123,10 @@ def end_session(config: StoreConfig, user_id: str, key: str) -> Flow[bool]:
         return False
     params = requests.delete_user_session(config, key, user_id)
     reply = yield Call("delete_item", params, _CONFLICT)
-    return not isinstance(reply, Failed)
+    if isinstance(reply, Failed):
+        return False
+    logs.ended_listed(user_id)
+    return True
 
 
 def revocation_key(config: StoreConfig, user_id: str) -> str:
@@ -146,7 +151,6 @@ def _sweep(config: StoreConfig, user_id: str, now: int) -> Flow[int]:
         reply = yield Call("delete_item", params, _CONFLICT)
         # A failed condition: the session was deleted meanwhile, or no longer is this user's.
         deleted += not isinstance(reply, Failed)
-    logs.revoked_user(user_id, deleted)
     return deleted
 
 
