@@ -17,6 +17,7 @@ from ._core.gc import GCReport
 from ._core.table import TableReport
 from .config import StoreConfig
 from .exceptions import BackendError, ConfigurationError
+from .local import LOCAL_TABLE
 from .store import SessionStore
 
 OK, PROBLEM, USAGE, UNREACHABLE = 0, 1, 2, 3
@@ -159,6 +160,13 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     return serve(host=args.host, port=args.port, out=out)
 
 
+def cmd_local(args: argparse.Namespace, out: TextIO) -> int:
+    """Run the embedded local engine on 127.0.0.1 with the table made; print the environment."""
+    from .local import serve_local
+
+    return serve_local(port=args.port, table=args.table, out=out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -213,6 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1", help="address to serve on (loopback)")
     demo.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")
     demo.set_defaults(handler=cmd_demo)
+
+    local = sub.add_parser(
+        "local", help="run the embedded local engine for development (prints what to export)"
+    )
+    local.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0: any free)")
+    local.add_argument("--table", default=LOCAL_TABLE, help=f"table to create ({LOCAL_TABLE})")
+    local.set_defaults(handler=cmd_local)
     return parser
 
 
