@@ -46,6 +46,7 @@ BURST = 20  # concurrent requests of the burst button (a browser sends 6 at a ti
 # Connections the server's listen queue holds before it accepts them: http.server's default of
 # 5 makes the kernel drop (Linux; other systems reset) the rest of a burst.
 LISTEN_QUEUE = 128
+EMBEDDED_READ_TIMEOUT = 10.0  # seconds; see demo_config
 # A browser-session cookie (no Max-Age): the browser keeps sending an expired session's id, so
 # the page shows the server refusing it rather than the browser forgetting it.
 DEMO_COOKIE = CookieSettings(name="demo_session", persistent=False)
@@ -409,7 +410,13 @@ def demo_config() -> Iterator[StoreConfig]:
         yield StoreConfig.from_env(table=table, timeout=DEMO_TIMEOUT)
         return
     with local_engine() as endpoint:
-        connection = Connection(endpoint_url=endpoint, **LOCAL_CREDENTIALS)  # type: ignore[arg-type]
+        # The embedded engine answers one call at a time, so in a burst a call waits behind the
+        # others: with the 1 s meant for DynamoDB, waiting would turn into botocore re-sending.
+        connection = Connection(
+            endpoint_url=endpoint,
+            read_timeout=EMBEDDED_READ_TIMEOUT,
+            **LOCAL_CREDENTIALS,  # type: ignore[arg-type]
+        )
         yield StoreConfig(table=DEMO_TABLE, connection=connection, timeout=DEMO_TIMEOUT)
 
 
