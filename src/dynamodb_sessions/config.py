@@ -48,7 +48,10 @@ class Attributes:
     expires: str = "expires"  # the TTL attribute: when the item may be deleted (epoch seconds)
     accessed: str = "accessed"  # last recorded activity (epoch seconds), for the idle timeout
     created: str = "created"  # creation time (epoch seconds), for the absolute timeout
-    timeout: str = "timeout"  # idle timeout in force for this item (seconds)
+    # An idle timeout set for this one session (seconds); absent: the configured timeout.
+    pinned_timeout: str = "pinned_timeout"
+    # Written by 0.1 on every item (the timeout then in force); ignored, removed by a save.
+    timeout: str = "timeout"
     version: str = "version"  # bumped by every data write; guards conditional saves
     user: str = "user_id"  # optional identity the session belongs to
     lock_owner: str = "lock_owner"  # lock mode: the request holding the lease
