@@ -6,7 +6,7 @@ from flowscript import Script
 from dynamodb_sessions import Codec, Session, StoreConfig
 from dynamodb_sessions._core import flows, lock, requests
 from dynamodb_sessions._core.flows import Call, Failed, Sleep
-from dynamodb_sessions._core.items import build_item, parse_item
+from dynamodb_sessions._core.items import ValidityBounds, build_item, parse_item
 from dynamodb_sessions._core.lifecycle import CookieAction, Write, decide
 from dynamodb_sessions.config import LockSettings
 from dynamodb_sessions.exceptions import ConfigurationError, SessionError, SessionLockError
@@ -75,9 +75,12 @@ def test_release_is_conditional_on_the_owner():
 
 def test_save_releases_the_lock_in_the_same_write():
     built = item(new_session_id(), {"a": 1})
-    params = requests.save_session(LOCKED, built, 1, lock_owner="me")
-    assert params["UpdateExpression"].endswith(" REMOVE #u, #lo, #lx")
-    assert params["ConditionExpression"] == "#v = :expected AND #lo = :owner"
+    bounds = ValidityBounds(now=NOW, used_after=NOW - 100, born_after=None)
+    params = requests.save_session(LOCKED, built, 1, bounds=bounds, lock_owner="me")
+    assert params["UpdateExpression"].endswith(" REMOVE #u, #t, #lo, #lx")  # pinned: 100 s
+    assert params["ConditionExpression"] == (
+        "#v = :expected AND #va > :used_after AND #ve > :valid_at AND #lo = :owner"
+    )
     assert params["ExpressionAttributeNames"]["#lo"] == "lock_owner"
     assert params["ExpressionAttributeNames"]["#lx"] == "lock_expires"
     assert params["ExpressionAttributeValues"][":owner"] == {"S": "me"}
@@ -85,10 +88,18 @@ def test_save_releases_the_lock_in_the_same_write():
 
 def test_touch_releases_the_lock_in_the_same_write():
     params = requests.touch_session(
-        LOCKED, KEY, now=NOW, expires=NOW + 100, expected_version=3, lock_owner="me"
+        LOCKED,
+        KEY,
+        now=NOW,
+        expires=NOW + 100,
+        expected_version=3,
+        bounds=ValidityBounds(now=NOW, used_after=NOW - 100, born_after=None),
+        lock_owner="me",
     )
     assert params["UpdateExpression"] == "SET #a = :now, #e = :expires REMOVE #lo, #lx"
-    assert params["ConditionExpression"] == "#v = :expected AND #lo = :owner"
+    assert params["ConditionExpression"] == (
+        "#v = :expected AND #va > :used_after AND #ve > :valid_at AND #lo = :owner"
+    )
     assert params["ExpressionAttributeValues"][":owner"] == {"S": "me"}
 
 
@@ -176,7 +187,9 @@ def test_a_save_that_lost_its_lease_waits_for_the_lock_and_merges():
     assert outcome is flows.SaveOutcome.SAVED
     assert script.operations == ["update_item", "update_item", "update_item"]
     retry = script.steps[2].params
-    assert retry["ConditionExpression"] == "#v = :expected AND #lo = :owner"
+    assert retry["ConditionExpression"] == (
+        "#v = :expected AND #va > :used_after AND #ve > :valid_at AND #lo = :owner"
+    )
     assert retry["ExpressionAttributeValues"][":expected"] == {"N": "2"}
     assert dict(session.items()) == {"a": 1, "theirs": 3, "mine": 2}
 

@@ -57,12 +57,12 @@ def is_valid(state: StoredState, now: int, config: StoreConfig) -> bool:
 @dataclass(frozen=True)
 class ValidityBounds:
     """:func:`is_valid` as bounds a condition expression can test (it has no arithmetic):
-    the item is valid at ``now`` iff ``accessed > accessed_after``, ``expires > now`` and, with
-    an absolute timeout, ``created > created_after``."""
+    the item is valid at ``now`` iff ``accessed > used_after``, ``expires > now`` and, with
+    an absolute timeout, ``created > born_after``."""
 
     now: int
-    accessed_after: int
-    created_after: int | None
+    used_after: int
+    born_after: int | None
 
 
 def validity_bounds(state: StoredState, now: int, config: StoreConfig) -> ValidityBounds:
@@ -74,8 +74,8 @@ def validity_bounds(state: StoredState, now: int, config: StoreConfig) -> Validi
     absolute = config.absolute_timeout
     return ValidityBounds(
         now=now,
-        accessed_after=now - idle_timeout(state.timeout, config),
-        created_after=None if absolute is None else now - absolute,
+        used_after=now - idle_timeout(state.timeout, config),
+        born_after=None if absolute is None else now - absolute,
     )
 
 

@@ -160,13 +160,13 @@ def _valid_condition(
     attributes = config.attributes
     names.update({"#va": attributes.accessed, "#ve": attributes.expires})
     values.update(
-        {":accessed_after": {"N": str(bounds.accessed_after)}, ":valid_at": {"N": str(bounds.now)}}
+        {":used_after": {"N": str(bounds.used_after)}, ":valid_at": {"N": str(bounds.now)}}
     )
-    condition = " AND #va > :accessed_after AND #ve > :valid_at"
-    if bounds.created_after is not None:
+    condition = " AND #va > :used_after AND #ve > :valid_at"
+    if bounds.born_after is not None:
         names["#vc"] = attributes.created
-        values[":created_after"] = {"N": str(bounds.created_after)}
-        condition += " AND #vc > :created_after"
+        values[":born_after"] = {"N": str(bounds.born_after)}
+        condition += " AND #vc > :born_after"
     return condition
 
 
