@@ -32,6 +32,7 @@ from .exceptions import (
     SessionLockError,
     SessionTooLargeError,
     TableNotFoundError,
+    UnserializableSessionError,
 )
 from .session import Session
 from .store import AsyncSessionStore, SessionStore, make_async_client, make_client
@@ -67,6 +68,7 @@ __all__ = [
     "StoredState",
     "TableNotFoundError",
     "TableReport",
+    "UnserializableSessionError",
     "UserSession",
     "__version__",
     "is_enabled",
