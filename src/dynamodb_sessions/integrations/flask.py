@@ -149,6 +149,12 @@ class DynamoDBSessionInterface(SessionInterface):
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         """Carry out the core's end-of-request decision on the cookie Flask's settings shape."""
         assert isinstance(session, FlaskSession)  # open_session made it
+        if isinstance(session.load_error, RETRY_LATER):
+            # The session could not be read and the view answered anyway (it caught the
+            # error): that answer was made without the user's session. 503 instead.
+            logs.unavailable(session.load_error, "Flask")
+            unavailable(response)
+            return
         failed = request_failed(
             response.status_code,
             raised=g.get(_RAISED, False),
