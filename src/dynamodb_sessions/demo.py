@@ -304,7 +304,7 @@ def _item_table(store: SessionStore, item: dict[str, Any] | None) -> str:
         names.expires: "TTL attribute: when DynamoDB may delete the item",
         names.accessed: "last activity (idle timeout counts from here)",
         names.created: "creation (kept across log-in rotation)",
-        names.timeout: "idle timeout of this session, in seconds",
+        names.pinned_timeout: "idle timeout set for this session alone, in seconds",
         names.version: "bumped by every data write; saves are conditional on it",
         names.user: "user id, for the user index",
     }
