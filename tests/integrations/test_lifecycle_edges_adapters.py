@@ -84,17 +84,23 @@ def forgiving_wsgi_app(environ, start_response):
     return [b"carried on"]
 
 
+def forgiving_generator_app(environ, start_response):
+    """The same, as a generator: it calls start_response only once it is iterated."""
+    yield from forgiving_wsgi_app(environ, start_response)
+
+
 @FAULTS
+@pytest.mark.parametrize("app", [forgiving_wsgi_app, forgiving_generator_app])
 @pytest.mark.parametrize("fault", ["refuse", "throttle-reads"])
-def test_wsgi_a_failed_load_answers_503_even_when_the_app_carried_on(proxied, fault):
+def test_wsgi_a_failed_load_answers_503_even_when_the_app_carried_on(proxied, fault, app):
     proxy, store = proxied
     sid = stored(store, {"user": "ada"})
-    client = Client(SessionMiddleware(forgiving_wsgi_app, store))
+    client = Client(SessionMiddleware(app, store))
     client.set_cookie("session", sid)
     inject(proxy, fault)
     response = client.get("/")
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
-    assert response.get_data() != b"carried on"
+    assert response.get_data() == b"The session store is unavailable; please try again shortly.\n"
     assert set_cookies(response) == []  # the user keeps their cookie
     proxy.heal()
     proxy.restore()
