@@ -196,3 +196,78 @@ def test_flask_tagged_json_still_holds_tuples_and_bytes_and_refuses_int_keys(con
         with pytest.raises(UnserializableSessionError, match="has the key 1"):
             client.get("/lossy")
         assert client.get("/check").text == "same"  # nothing of the lossy request was written
+
+
+# -- 1, 2 and 6 through the adapters ------------------------------------------------------------
+
+
+def lifetime_app(store: SessionStore, lifetime: int) -> Flask:
+    app = Flask(__name__)
+    app.config.update(PERMANENT_SESSION_LIFETIME=lifetime)
+    DynamoDBSessions(app, store=store)
+
+    @app.get("/login")
+    def login() -> str:
+        session["user"] = "ada"
+        return "ok"
+
+    @app.get("/whoami")
+    def whoami() -> str:
+        return str(session.get("user"))
+
+    return app
+
+
+def test_flask_lowering_the_lifetime_applies_to_sessions_already_stored(config, clock):
+    long = config.replace(timeout=10_000)
+    codec = Codec(serializer=TaggedJSON())
+    with SessionStore(long, codec=codec, clock=clock) as store:
+        client = lifetime_app(store, 10_000).test_client()
+        client.get("/login")
+        clock.advance(5000)
+        assert client.get("/whoami").text == "ada"  # refreshed: rewritten by the old setting
+    with SessionStore(config.replace(timeout=100), codec=codec, clock=clock) as lowered:
+        redeployed = lifetime_app(lowered, 100).test_client()
+        # The same browser, after the redeploy.
+        redeployed.set_cookie("session", client.get_cookie("session").value)
+        clock.advance(101)
+        assert redeployed.get("/whoami").text == "None"
+
+
+@pytest.mark.engines("dynalite", reason="conditional writes racing: moto is not atomic")
+def test_wsgi_popping_a_flash_keeps_a_cart_saved_by_a_concurrent_request(store):
+    sid = stored(store, {"flash": "welcome"})
+
+    def app(environ, start_response):
+        session = environ[ENVIRON_KEY]
+        if environ["PATH_INFO"] == "/flash":
+            message = session.pop("flash")
+            # Another tab's request lands between this request's read and its write.
+            other = store.load(sid)
+            other["cart"] = [1]
+            store.finish(other)
+        else:
+            message = repr(dict(session))
+        start_response("200 OK", [])
+        return [message.encode()]
+
+    client = Client(SessionMiddleware(app, store))
+    client.set_cookie("session", sid)
+    response = client.get("/flash")
+    assert response.get_data() == b"welcome"
+    (cookie,) = set_cookies(response)
+    assert cookie.startswith(f"session={sid};")  # set again, never deleted: data remains
+    assert client.get("/").get_data() == b"{'cart': [1]}"
+
+
+def test_wsgi_the_session_id_is_the_cookies_before_any_other_access(store):
+    sid = stored(store, {"a": 1})
+
+    def app(environ, start_response):
+        session = environ[ENVIRON_KEY]
+        start_response("200 OK", [])
+        return [f"{session.session_id} {session.created is not None}".encode()]
+
+    client = Client(SessionMiddleware(app, store))
+    client.set_cookie("session", sid)
+    assert client.get("/").get_data() == f"{sid} True".encode()
