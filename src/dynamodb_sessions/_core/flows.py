@@ -14,7 +14,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from .. import logs
 from ..codec import Codec
@@ -249,36 +249,10 @@ def _write(
     owner = _held_lock(config, state)
     merged = False
     for attempt in range(config.max_conflict_retries + 1):
-        bounds = validity_bounds(state, now, config)
-        blob = None
-        if data:
-            blob = codec.encode(data, item_key=key)
-            item = build_item(
-                key,
-                blob,
-                now=now,
-                created=state.created,
-                timeout=session.timeout,
-                version=state.version + 1,
-                user_id=session.user_id,
-                config=config,
-            )
-            # In lock mode the write also releases the lock, and only while this request holds it.
-            params = requests.save_session(
-                config, item, state.version, bounds=bounds, lock_owner=owner
-            )
-            reply = yield Call("update_item", params, _CONFLICT)
-            if not isinstance(reply, Failed):
-                _saved(session, parse_item(item, config.attributes), data, merged)
-                return SaveOutcome.SAVED
-        else:
-            params = requests.delete_emptied(
-                config, key, state.version, bounds=bounds, lock_owner=owner
-            )
-            reply = yield Call("delete_item", params, _CONFLICT)
-            if not isinstance(reply, Failed):
-                _saved(session, None, data, merged)
-                return SaveOutcome.DELETED
+        landed, blob = yield from _attempt(config, codec, session, state, data, now, owner)
+        if landed is not None:
+            _saved(session, landed or None, data, merged)
+            return SaveOutcome.SAVED if landed else SaveOutcome.DELETED
         if attempt == config.max_conflict_retries:
             break
         if config.lock is not None:
@@ -308,6 +282,43 @@ def _write(
         f"session {log_safe(session.session_id)} changed under {config.max_conflict_retries + 1} "
         "attempts to save it"
     )
+
+
+def _attempt(
+    config: StoreConfig,
+    codec: Codec,
+    session: Session,
+    state: StoredState,
+    data: dict[str, Any],
+    now: int,
+    owner: str | None,
+) -> Flow[tuple[StoredState | Literal[False] | None, bytes | None]]:
+    """One conditional write of ``data`` over the item read as ``state``: an update, or a
+    delete when ``data`` is empty. Returns what is stored now (``False``: nothing, it was
+    deleted; ``None``: the condition failed) and the blob it sent, if any."""
+    key = _key(config, session.session_id)
+    bounds = validity_bounds(state, now, config)
+    if not data:
+        params = requests.delete_emptied(
+            config, key, state.version, bounds=bounds, lock_owner=owner
+        )
+        reply = yield Call("delete_item", params, _CONFLICT)
+        return (None if isinstance(reply, Failed) else False), None
+    blob = codec.encode(data, item_key=key)
+    item = build_item(
+        key,
+        blob,
+        now=now,
+        created=state.created,
+        timeout=session.timeout,
+        version=state.version + 1,
+        user_id=session.user_id,
+        config=config,
+    )
+    # In lock mode the write also releases the lock, and only while this request holds it.
+    params = requests.save_session(config, item, state.version, bounds=bounds, lock_owner=owner)
+    reply = yield Call("update_item", params, _CONFLICT)
+    return (None if isinstance(reply, Failed) else parse_item(item, config.attributes)), blob
 
 
 def _reread(
