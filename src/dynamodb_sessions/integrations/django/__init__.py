@@ -10,11 +10,14 @@ engines. The backend only translates Django's ``SessionBase`` contract to the st
 * a save is conditional on the version the load read and merges concurrent changes per key;
   a session deleted meanwhile (a logout elsewhere) raises ``UpdateError``, as with Django's
   database engine, instead of coming back to life.
-* ``set_expiry()`` maps to the stored session's idle timeout: seconds are the timeout; ``0`` and
-  ``None`` keep ``SESSION_COOKIE_AGE`` (``0`` only makes the cookie a browser-session one);
+* ``set_expiry()`` maps to the stored session's idle timeout: seconds are the timeout, pinned on
+  that session; ``0`` and ``None`` pin nothing, so ``SESSION_COOKIE_AGE`` is in force (also after
+  it changes; ``0`` only makes the cookie a browser-session one);
   a datetime is a deadline: the timeout is the time left, and a load after the deadline finds
   nothing (a refresh of the item's expiry must not carry the session past it). A deadline or
   timeout already past deletes the stored session on save.
+* ``cycle_key()`` (log-in) keeps the session's creation time: rotating never extends
+  ``absolute_timeout``.
 * data is JSON (``SESSION_SERIALIZER`` is not used: nothing is ever unpickled).
 
 Add ``"dynamodb_sessions.integrations.django"`` to ``INSTALLED_APPS`` as well for the
