@@ -150,9 +150,11 @@ class DynamoDBSessionInterface(SessionInterface):
         """Carry out the core's end-of-request decision on the cookie Flask's settings shape."""
         assert isinstance(session, FlaskSession)  # open_session made it
         if isinstance(session.load_error, RETRY_LATER):
-            # The session could not be read and the view answered anyway (it caught the
-            # error): that answer was made without the user's session. 503 instead.
-            logs.unavailable(session.load_error, "Flask")
+            # The session could not be read. If the error reached Flask, its handler already
+            # answered (and logged) 503; if the view caught it and answered anyway, that answer
+            # was made without the user's session: 503 instead.
+            if not g.get(_ANSWERED_503, False):
+                logs.unavailable(session.load_error, "Flask")
             unavailable(response)
             return
         failed = request_failed(
@@ -298,6 +300,10 @@ def unavailable(response: Response) -> Response:
     return response
 
 
+_ANSWERED_503 = "_dynamodb_sessions_answered_503"
+
+
 def _unavailable_handler(exc: Exception) -> Response:
     logs.unavailable(exc, "Flask")
+    setattr(g, _ANSWERED_503, True)  # logged once: save_session need not again
     return unavailable(current_app.response_class())
