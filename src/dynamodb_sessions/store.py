@@ -6,13 +6,25 @@ this library's (keeping the AWS code, chaining the cause). :class:`SessionStore`
 :class:`AsyncSessionStore` have the same methods; their drivers (``_run``/``_call``) mirror each
 other and differ only by ``await``. aiobotocore is imported only when an async store first needs
 a client.
+
+A client's connections belong to one process, and an aiobotocore client's to one event loop
+too, so a store makes its clients where they are used::
+
+    SessionStore        one client per process: made on first use; a forked child makes its
+                        own (the parent's is never used, closed or collected there)
+    AsyncSessionStore   one client per running event loop: made on the loop's first use,
+                        closed when the loop shuts down (loop.shutdown_asyncgens(), which
+                        asyncio.run(), asyncio.Runner and anyio call) or by close() in it
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import threading
 import time
+import weakref
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -85,6 +97,7 @@ def client_config(connection: Connection, kind: type[ConfigT] = Config) -> Confi
         # total_max_attempts counts the first attempt; botocore's "max_attempts" key would
         # count retries only and make one more attempt than configured.
         retries={"mode": "standard", "total_max_attempts": connection.max_attempts},
+        max_pool_connections=connection.max_pool_connections,
     )
 
 
@@ -256,6 +269,31 @@ def _refuse_mismatch(config: StoreConfig, codec: Codec) -> None:
         )
 
 
+def pool_size(client: Any) -> int:
+    """How many connections ``client`` (botocore's or aiobotocore's) keeps: the most requests
+    it carries at once without opening throw-away connections."""
+    return int(client.meta.config.max_pool_connections)
+
+
+_STORES: weakref.WeakSet[SessionStore] = weakref.WeakSet()
+"""Every live sync store, for :func:`_after_fork_in_child`."""
+
+_INHERITED: list[Any] = []
+"""Clients a forked child inherited from its parent: kept unused (see SessionStore._connect)."""
+
+
+def _after_fork_in_child() -> None:
+    # A lock held by a parent thread at the fork stays held forever in the child: give each
+    # store a new one. The client itself is replaced on first use (the pid check), which also
+    # covers forks that run no Python hooks (uWSGI's, by default).
+    for store in list(_STORES):
+        store._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class _BaseStore:
     """What the sync and the async store share: configuration, codec, clock, construction."""
 
@@ -289,9 +327,17 @@ class SessionStore(_BaseStore):
     """Sessions in a DynamoDB table, through botocore (synchronous).
 
     One store (and its one botocore client, which is thread-safe) serves every request of a
-    process. ``clock`` returns epoch seconds and exists for tests. :meth:`close` (or ``with
-    store:``) releases the connections of a client the store made; an injected ``client`` is
-    the caller's to close.
+    process. The store makes its client on first use, in the process that uses it: a worker
+    forked from a parent that used the store (gunicorn ``--preload``, uWSGI, multiprocessing)
+    makes a client of its own, because sharing the parent's connections would let processes
+    read each other's answers. :meth:`close` (or ``with store:``) releases the connections of
+    the client the store made; a later call makes a new one. ``clock`` returns epoch seconds
+    and exists for tests.
+
+    An injected ``client`` is the caller's: the store never closes it, and it refuses to use
+    it in another process than the one it was given in (a forked child raises
+    :class:`ConfigurationError`): let the store make its client, or make the store in the
+    worker.
     """
 
     def __init__(
@@ -304,8 +350,43 @@ class SessionStore(_BaseStore):
     ) -> None:
         super().__init__(config, codec=codec, clock=clock)
         self._owns_client = client is None
-        self.client = client if client is not None else make_client(config.connection)
-        guard_responses(self.client)
+        # (pid, client): read as one value on the hot path, so a check and its client agree.
+        self._held: tuple[int, DynamoDBClient] | None = None
+        self._lock = threading.Lock()
+        if client is not None:
+            guard_responses(client)
+            self._held = (os.getpid(), client)
+        _STORES.add(self)
+
+    @property
+    def client(self) -> DynamoDBClient:
+        """The botocore client of this process (made now if it has none yet)."""
+        held = self._held
+        if held is not None and held[0] == os.getpid():
+            return held[1]
+        return self._connect()
+
+    def _connect(self) -> DynamoDBClient:
+        with self._lock:
+            pid, held = os.getpid(), self._held
+            if held is not None and held[0] == pid:
+                return held[1]  # another thread made it meanwhile
+            if not self._owns_client:
+                assert held is not None
+                raise ConfigurationError(
+                    f"the client given to this SessionStore belongs to process {held[0]}, "
+                    f"and this is process {pid} (forked from it): its connections are shared "
+                    "with that process. Let the store make its client (it makes one per "
+                    "process), or make the store in this process"
+                )
+            if held is not None:
+                # The parent's client, inherited by a fork: never used, closed or collected
+                # here, since closing takes locks a parent thread may have held at the fork.
+                _INHERITED.append(held[1])
+            client = make_client(self.config.connection)
+            guard_responses(client)
+            self._held = (pid, client)
+            return client
 
     def __enter__(self) -> SessionStore:
         return self
@@ -320,8 +401,15 @@ class SessionStore(_BaseStore):
 
     def close(self) -> None:
         """Release the connections of the client this store made (not an injected one)."""
-        if self._owns_client:
-            self.client.close()
+        if not self._owns_client:
+            return
+        with self._lock:
+            held, self._held = self._held, None
+        if held is not None:
+            if held[0] == os.getpid():
+                held[1].close()
+            else:
+                _INHERITED.append(held[1])
 
     def load(self, session_id: str | None) -> Session:
         """Return the session ``session_id`` names, or a new empty one (see :func:`flows.load`)."""
@@ -395,7 +483,10 @@ class SessionStore(_BaseStore):
         work = gc_flows.segment_flows(
             self.config, self._now(), segments, dry_run=dry_run, on_page=tally.add
         )
-        with ThreadPoolExecutor(min(segments, 32), thread_name_prefix="sessions-gc") as pool:
+        # No more threads than the client has pooled connections: each extra one would open a
+        # connection the pool then discards ("Connection pool is full").
+        threads = min(segments, pool_size(self.client))
+        with ThreadPoolExecutor(threads, thread_name_prefix="sessions-gc") as pool:
             list(pool.map(self._run, work))
         return tally.total
 

@@ -29,6 +29,7 @@ from .items import (
     expires_at,
     idle_timeout,
     is_valid,
+    own_item,
     parse_item,
     touch_due,
     validity_bounds,
@@ -92,10 +93,16 @@ def diff(original: Mapping[str, Any], current: Mapping[str, Any], cleared: bool)
 
 
 def read_item(config: StoreConfig, session_id: str) -> Flow[StoredState | None]:
-    """Read the item of ``session_id``; ``None`` if absent. Does not judge validity."""
-    reply = yield Call("get_item", requests.get_session(config, _key(config, session_id)))
+    """Read the item of ``session_id``; ``None`` if absent. Does not judge validity.
+
+    An answer about another item raises (see :func:`~._core.items.own_item`).
+    """
+    key = _key(config, session_id)
+    reply = yield Call("get_item", requests.get_session(config, key))
     item = reply.get("Item")
-    return parse_item(item, config.attributes) if item else None
+    if not item:
+        return None
+    return parse_item(own_item(item, key, config.attributes, "get_item"), config.attributes)
 
 
 def load(

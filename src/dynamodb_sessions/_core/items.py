@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Attributes, StoreConfig
-from ..exceptions import CorruptSessionError, SessionTooLargeError
+from ..exceptions import BackendUnavailableError, CorruptSessionError, SessionTooLargeError
 
 Item = dict[str, dict[str, Any]]
 """A DynamoDB item in wire format: ``{"id": {"S": "..."}, "version": {"N": "3"}, ...}``."""
@@ -141,6 +141,29 @@ def parse_item(item: Item, names: Attributes) -> StoredState:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptSessionError(f"stored item is missing or has a bad attribute: {exc}") from exc
+
+
+FOREIGN_ITEM = "ForeignItem"
+"""The error code of an answer that carries another item than the one asked for."""
+
+
+def own_item(item: Item, key: str, names: Attributes, operation: str) -> Item:
+    """Return ``item``, the answer to a request about the item of ``key``, if it is that item.
+
+    An answer about another item is a fault, never data: it was meant for another request (a
+    connection shared by two processes after a fork, a confused proxy), and reading it would
+    hand this user another user's session. It raises :class:`BackendUnavailableError` (code
+    ``ForeignItem``): a retry, on connections of this process, can cure it.
+    """
+    found = item.get(names.key)
+    if not isinstance(found, dict) or found.get("S") != key:
+        raise BackendUnavailableError(
+            "DynamoDB answered with another item than the one asked for (a connection shared "
+            "by two processes?); the answer was discarded",
+            code=FOREIGN_ITEM,
+            operation=operation,
+        )
+    return item
 
 
 def item_size(item: Item) -> int:

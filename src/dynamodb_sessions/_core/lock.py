@@ -25,7 +25,7 @@ from ..config import LockSettings, StoreConfig
 from ..exceptions import SessionLockError
 from ..ids import log_safe, storage_key
 from . import requests
-from .items import StoredState, is_valid, parse_item
+from .items import StoredState, is_valid, own_item, parse_item
 from .steps import Call, Failed, Flow, Sleep
 
 _CONFLICT = frozenset({requests.CONDITION_FAILED})
@@ -52,17 +52,18 @@ def acquire(config: StoreConfig, session_id: str, now: int, owner: str) -> Flow[
     """
     lock = settings(config)
     key = storage_key(session_id, config.key_prefix)
+    names = config.attributes
     waited = 0.0
     while True:
         params = requests.acquire_lock(config, key, owner=owner, now=now, until=now + lock.lease)
         reply = yield Call("update_item", params, _CONFLICT)
         if not isinstance(reply, Failed):
-            return parse_item(reply["Attributes"], config.attributes)
+            return parse_item(own_item(reply["Attributes"], key, names, "update_item"), names)
         # Held by someone else, or absent: only a read tells which.
         current = yield Call("get_item", requests.get_session(config, key))
         if "Item" not in current:
             return None
-        state = parse_item(current["Item"], config.attributes)
+        state = parse_item(own_item(current["Item"], key, names, "get_item"), names)
         if not is_valid(state, now, config):
             return state  # an expired session is not worth waiting for: the caller drops it
         if waited >= lock.wait:
