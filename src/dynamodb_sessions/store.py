@@ -26,9 +26,9 @@ import threading
 import time
 import weakref
 import zlib
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -539,16 +539,77 @@ class SessionStore(_BaseStore):
             return step_failure(step, exc)
 
 
+async def _client_lifetime(
+    connection: Connection, forget: Callable[[], None]
+) -> AsyncGenerator[Any, None]:
+    """Open an aiobotocore client, hand it out once, and close it when closed.
+
+    An async generator on purpose: the event loop that first runs it keeps track of it, and
+    ``loop.shutdown_asyncgens()`` closes it inside that loop, the only place where its
+    connections can be closed cleanly, before the loop closes. ``asyncio.run()``,
+    ``asyncio.Runner``, anyio (so Starlette's ``TestClient``) and pytest-asyncio all call it.
+    """
+    try:
+        async with AsyncExitStack() as stack:
+            try:
+                client = await stack.enter_async_context(make_async_client(connection))
+            except NoRegionError:
+                raise _no_region() from None
+            guard_responses(client)
+            yield client
+    finally:
+        forget()
+
+
+class _LoopClient:
+    """The client an :class:`AsyncSessionStore` opened in one event loop.
+
+    ``opening`` is a task of that loop, so concurrent first requests share one client, and a
+    request cancelled while the client opens does not leave it half open.
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        clients: dict[asyncio.AbstractEventLoop, _LoopClient],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.client: Any = None
+        self._clients = clients
+        self._loop = loop
+        self._lifetime = _client_lifetime(connection, self._forget)
+        clients[loop] = self
+        self.opening = loop.create_task(self._open())
+
+    async def _open(self) -> Any:
+        self.client = await self._lifetime.__anext__()
+        return self.client
+
+    def _forget(self) -> None:
+        if self._clients.get(self._loop) is self:
+            self._clients.pop(self._loop, None)
+
+    async def close(self) -> None:
+        await asyncio.wait([self.opening])  # an open in progress finishes first
+        with suppress(BaseException):
+            self.opening.exception()  # a failed open was reported to its callers already
+        await self._lifetime.aclose()
+
+
 class AsyncSessionStore(_BaseStore):
     """Sessions in a DynamoDB table, through aiobotocore (asyncio): :class:`SessionStore`'s
     methods, each a coroutine, running the same core flows.
 
-    The client's lifecycle: without an injected ``client`` the store opens its aiobotocore
-    client on first use, inside the running event loop, and keeps it for every later request;
-    ``await store.close()`` (or leaving ``async with store:``) closes it, and a later call opens
-    a new one. Close it in the application's shutdown (FastAPI/Starlette ``lifespan``). An
-    injected ``client`` (from ``async with make_async_client(...)``) is the caller's to close.
-    One store serves one event loop.
+    An aiobotocore client belongs to the event loop it was opened in, so the store keeps one
+    client per running loop: it opens it on the loop's first call and it is closed when that
+    loop shuts down (``loop.shutdown_asyncgens()``, which ``asyncio.run()``,
+    ``asyncio.Runner``, anyio, Starlette's ``TestClient`` and pytest-asyncio call), or by
+    ``await store.close()`` (or leaving ``async with store:``) in that loop; a later call opens
+    a new one. So one store serves an app whose requests each run in a new loop (``TestClient``
+    without ``with``), ``asyncio.run()`` called again and again, and per-test loops. A loop
+    closed without ``shutdown_asyncgens()`` cannot close its client: close the store in it
+    first. An injected ``client`` (from ``async with make_async_client(...)``) is the caller's
+    to close, and serves only the loop it was opened in.
     """
 
     def __init__(
@@ -560,14 +621,27 @@ class AsyncSessionStore(_BaseStore):
         clock: Clock = time.time,
     ) -> None:
         super().__init__(config, codec=codec, clock=clock)
-        self.client: Any = client
+        self._injected: Any = client
         if client is not None:
             guard_responses(client)
-        self._owned: AsyncExitStack | None = None
-        self._opening = asyncio.Lock()
+        self._clients: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
+
+    @property
+    def client(self) -> Any:
+        """The client of the running event loop: the injected one, else the one this store
+        opened in this loop (``None`` before its first call, after :meth:`close`, and outside
+        a running loop)."""
+        if self._injected is not None:
+            return self._injected
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        opened = self._clients.get(loop)
+        return None if opened is None else opened.client
 
     async def __aenter__(self) -> AsyncSessionStore:
-        await self._open()
+        await self._client()
         return self
 
     async def __aexit__(
@@ -579,11 +653,14 @@ class AsyncSessionStore(_BaseStore):
         await self.close()
 
     async def close(self) -> None:
-        """Close the client this store opened (not an injected one)."""
-        owned, self._owned = self._owned, None
-        if owned is not None:
-            self.client = None
-            await owned.aclose()
+        """Close the client this store opened in the running loop (not an injected one).
+
+        The clients of other loops close when their loops shut down.
+        """
+        self._forget_closed_loops()
+        opened = self._clients.pop(asyncio.get_running_loop(), None)
+        if opened is not None:
+            await opened.close()
 
     async def load(self, session_id: str | None) -> Session:
         """Return the session ``session_id`` names, or a new empty one (see :func:`flows.load`)."""
@@ -654,10 +731,19 @@ class AsyncSessionStore(_BaseStore):
         See :meth:`SessionStore.gc`.
         """
         tally = gc_flows.Tally(segments, dry_run, progress)
-        work = gc_flows.segment_flows(
-            self.config, self._now(), segments, dry_run=dry_run, on_page=tally.add
+        pending = iter(
+            gc_flows.segment_flows(
+                self.config, self._now(), segments, dry_run=dry_run, on_page=tally.add
+            )
         )
-        await asyncio.gather(*(self._run(flow) for flow in work))
+
+        async def segments_in_turn() -> None:
+            for flow in pending:
+                await self._run(flow)
+
+        # As many segments at once as the client has connections (see SessionStore.gc).
+        width = min(segments, pool_size(await self._client()))
+        await asyncio.gather(*(segments_in_turn() for _ in range(width)))
         return tally.total
 
     async def list_user_sessions(self, user_id: str) -> list[UserSession]:
@@ -689,20 +775,24 @@ class AsyncSessionStore(_BaseStore):
         """Report whether the table exists, has the right key, and has TTL on."""
         return await self._run(table_flows.check(self.config))
 
-    async def _open(self) -> Any:
-        # The lock keeps concurrent first requests from opening a client each.
-        async with self._opening:
-            if self.client is None:
-                owned = AsyncExitStack()
-                try:
-                    self.client = await owned.enter_async_context(
-                        make_async_client(self.config.connection)
-                    )
-                    guard_responses(self.client)
-                except NoRegionError:
-                    raise _no_region() from None
-                self._owned = owned
-        return self.client
+    async def _client(self) -> Any:
+        """The client of the running loop, opened now if this loop has none."""
+        if self._injected is not None:
+            return self._injected
+        loop = asyncio.get_running_loop()
+        opened = self._clients.get(loop)
+        if opened is not None and opened.client is not None:
+            return opened.client
+        if opened is None:
+            self._forget_closed_loops()
+            opened = _LoopClient(self.config.connection, self._clients, loop)
+        return await asyncio.shield(opened.opening)
+
+    def _forget_closed_loops(self) -> None:
+        # A loop closed without shutdown_asyncgens() left its client open; it can no longer be
+        # closed cleanly (that takes its loop), only dropped.
+        for loop in [loop for loop in list(self._clients) if loop.is_closed()]:
+            self._clients.pop(loop, None)
 
     async def _run(self, flow: Flow[T]) -> T:
         reply: Any = None
@@ -718,7 +808,7 @@ class AsyncSessionStore(_BaseStore):
             reply = await self._call(step)
 
     async def _call(self, step: Call) -> Any:
-        client = self.client if self.client is not None else await self._open()
+        client = await self._client()
         try:
             return await getattr(client, step.operation)(**step.params)
         except (ClientError, BotoCoreError) as exc:
