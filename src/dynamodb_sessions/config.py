@@ -225,6 +225,12 @@ class StoreConfig:
         return cls(**values)  # type: ignore[arg-type]
 
 
+def gc_lifetime_from_env(environ: Mapping[str, str] | None = None) -> int | None:
+    """The GC lifetime ``AWS_DYNAMODB_SESSION_LIFETIME`` sets (``None`` if unset), validated."""
+    raw = (os.environ if environ is None else environ).get(LIFETIME_ENV)
+    return _positive_int(LIFETIME_ENV, raw) if raw else None
+
+
 def is_enabled(environ: Mapping[str, str] | None = None) -> bool:
     """Tell whether the environment turns DynamoDB sessions on (``AWS_DYNAMODB_SESSION_TABLE``)."""
     return bool((os.environ if environ is None else environ).get(TABLE_ENV))

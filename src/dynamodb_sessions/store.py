@@ -158,6 +158,10 @@ def make_client(connection: Connection) -> DynamoDBClient:
         )
     except NoRegionError:
         raise _no_region() from None
+    except BotoCoreError as exc:
+        # Making a client sends nothing: what fails here is the setup (a profile that does
+        # not exist, half a key pair in botocore's own variables, ...).
+        raise ConfigurationError(f"cannot make a DynamoDB client: {exc}") from exc
     return client
 
 
