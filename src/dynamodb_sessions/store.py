@@ -156,12 +156,8 @@ def make_client(connection: Connection) -> DynamoDBClient:
         client: DynamoDBClient = botocore.session.get_session().create_client(  # type: ignore[assignment]
             "dynamodb", config=client_config(connection), **client_arguments(connection)
         )
-    except NoRegionError:
-        raise _no_region() from None
     except BotoCoreError as exc:
-        # Making a client sends nothing: what fails here is the setup (a profile that does
-        # not exist, half a key pair in botocore's own variables, ...).
-        raise ConfigurationError(f"cannot make a DynamoDB client: {exc}") from exc
+        raise _setup_error(exc) from exc
     return client
 
 
@@ -183,10 +179,14 @@ def make_async_client(connection: Connection) -> Any:
     )
 
 
-def _no_region() -> ConfigurationError:
-    return ConfigurationError(
-        f"no AWS region: set {REGION_ENVS[0]} (or {', '.join(REGION_ENVS[1:])})"
-    )
+def _setup_error(exc: BotoCoreError) -> ConfigurationError:
+    """What a failure to make a client means: making one sends nothing, so it is the setup
+    (no region, a profile that does not exist, half a key pair in botocore's variables)."""
+    if isinstance(exc, NoRegionError):
+        return ConfigurationError(
+            f"no AWS region: set {REGION_ENVS[0]} (or {', '.join(REGION_ENVS[1:])})"
+        )
+    return ConfigurationError(f"cannot make a DynamoDB client: {exc}")
 
 
 def backend_error(exc: Exception, operation: str, table: str | None = None) -> BackendError:
@@ -557,8 +557,8 @@ async def _client_lifetime(
         async with AsyncExitStack() as stack:
             try:
                 client = await stack.enter_async_context(make_async_client(connection))
-            except NoRegionError:
-                raise _no_region() from None
+            except BotoCoreError as exc:
+                raise _setup_error(exc) from exc
             guard_responses(client)
             yield client
     finally:
