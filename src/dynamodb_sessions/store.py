@@ -632,16 +632,19 @@ class AsyncSessionStore(_BaseStore):
 
     @property
     def client(self) -> Any:
-        """The client of the running event loop: the injected one, else the one this store
-        opened in this loop (``None`` before its first call, after :meth:`close`, and outside
-        a running loop)."""
+        """The client in use: the injected one, else the one this store opened in the running
+        event loop (``None`` before the loop's first call and after :meth:`close`).
+
+        Outside a running loop (a test looking at the store of an app that runs in another
+        thread), the client of the one loop that has one; ``None`` if none or several do.
+        """
         if self._injected is not None:
             return self._injected
         try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return None
-        opened = self._clients.get(loop)
+            opened = self._clients.get(asyncio.get_running_loop())
+        except RuntimeError:  # no running loop in this thread
+            live = [o for loop, o in list(self._clients.items()) if not loop.is_closed()]
+            opened = live[0] if len(live) == 1 else None
         return None if opened is None else opened.client
 
     async def __aenter__(self) -> AsyncSessionStore:

@@ -41,8 +41,9 @@ def test_the_client_opened_in_the_apps_loop_is_closed_with_it(config):
     def serve() -> None:
         with TestClient(app) as client:
             assert client.get("/").status_code == 200
-            assert client.portal.call(lambda: store.client) is not None  # the app's loop's
-        assert store.client is None  # no loop of the store's is running here
+            opened = client.portal.call(lambda: store.client)  # in the app's loop
+            assert opened is not None and store.client is opened  # the one loop's, seen here
+        assert store.client is None  # closed when the app's loop shut down
 
     with no_resource_warnings():
         serve()

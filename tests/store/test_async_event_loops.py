@@ -75,8 +75,9 @@ def test_each_running_loop_has_its_own_client_and_close_closes_this_loops(config
         two = second.run_until_complete(client_in_use())
         assert one is not None and two is not None and one is not two
         assert first.run_until_complete(client_in_use()) is one  # kept for the loop's life
-        assert store.client is None  # outside any running loop
+        assert store.client is None  # outside any running loop, with two loops' clients open
         first.run_until_complete(store.close())
+        assert store.client is two  # outside any loop: the one loop's client still open
         assert second.run_until_complete(client_in_use()) is two  # the other loop's stays
         assert first.run_until_complete(client_in_use()) not in (one, None)  # reopened
     finally:

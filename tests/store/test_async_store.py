@@ -73,7 +73,7 @@ class Blocking:
         self._store = store
         self._loop = asyncio.new_event_loop()
         self._loop.run_until_complete(store.__aenter__())
-        self.client = BlockingClient(self._loop.run_until_complete(client_of(store)), self._loop)
+        self.client = BlockingClient(store.client, self._loop)
 
     def __getattr__(self, name: str) -> object:
         member = getattr(self._store, name)
@@ -84,11 +84,6 @@ class Blocking:
     def close_all(self) -> None:
         self._loop.run_until_complete(self._store.close())
         self._loop.close()
-
-
-async def client_of(store: AsyncSessionStore) -> object:
-    """The store's client in the running loop (``store.client`` is the running loop's)."""
-    return store.client
 
 
 class BlockingClient:

@@ -16,6 +16,12 @@ from faults.proxy import FaultProxy
 WORKERS = 4
 LOADS = 300
 
+# Python 3.12+ warns when a process with threads forks (the session's moto engine runs in
+# threads); forking is the point of these tests, and the children only use their own store.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:This process .* is multi-threaded, use of fork:DeprecationWarning"
+)
+
 
 def worker(store: SessionStore, session_id: str, owner: int, results) -> None:
     """Load this worker's own session ``LOADS`` times; report how often it came back as
