@@ -19,7 +19,7 @@ from bench._common import Clock, Meter, new_table, session_data
 from bench.adapters import WSGIAdapter, call_wsgi
 from dynamodb_sessions import Codec, StoreConfig
 from dynamodb_sessions._core.cookies import read_cookie
-from dynamodb_sessions._core.items import build_item, item_size, parse_item
+from dynamodb_sessions._core.items import build_item, idle_timeout, item_size, parse_item
 from dynamodb_sessions.ids import is_well_formed, new_session_id, storage_key
 from dynamodb_sessions.store import make_client
 
@@ -50,7 +50,7 @@ class BaselineMiddleware:
             )
             if "Item" in reply:
                 state = parse_item(reply["Item"], self.cfg.attributes)
-                if now < state.accessed + state.timeout:
+                if now < state.accessed + idle_timeout(state.timeout, self.cfg):
                     data, created = self.codec.decode(state.raw), state.created
         if not data:
             session_id = new_session_id()

@@ -20,6 +20,14 @@ ROOT = Path(__file__).resolve().parent.parent
 ENGINES = ("moto", "dynalite")
 
 
+# The library's timeouts (1 s) are made for DynamoDB. A local engine on a loaded 2-core machine
+# sometimes answers later than that, and botocore then sends the call again: a DeleteTable sent
+# again after the first one landed answers ResourceNotFoundException, a flake that says nothing
+# about the library. The tests of timeouts and retries (tests/faults, the adapters' fault tests)
+# set the library's defaults, or shorter ones, themselves.
+ENGINE_TIMEOUTS = {"connect_timeout": 30.0, "read_timeout": 30.0}
+
+
 @dataclass(frozen=True)
 class Engine:
     """A running DynamoDB-API server."""
@@ -28,7 +36,11 @@ class Engine:
     endpoint: str
 
     def connection(self, **overrides: object) -> Connection:
-        return Connection(endpoint_url=self.endpoint, **{**LOCAL_CREDENTIALS, **overrides})  # type: ignore[arg-type]
+        """A connection to this engine: its keys, patient timeouts (``ENGINE_TIMEOUTS``)."""
+        return Connection(
+            endpoint_url=self.endpoint,
+            **{**LOCAL_CREDENTIALS, **ENGINE_TIMEOUTS, **overrides},  # type: ignore[arg-type]
+        )
 
 
 class Clock:

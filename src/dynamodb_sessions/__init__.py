@@ -33,6 +33,7 @@ from .exceptions import (
     SessionRevokedError,
     SessionTooLargeError,
     TableNotFoundError,
+    UnserializableSessionError,
 )
 from .session import Session
 from .store import AsyncSessionStore, SessionStore, make_async_client, make_client
@@ -69,6 +70,7 @@ __all__ = [
     "StoredState",
     "TableNotFoundError",
     "TableReport",
+    "UnserializableSessionError",
     "UserSession",
     "__version__",
     "is_enabled",

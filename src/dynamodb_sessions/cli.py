@@ -1,22 +1,37 @@
 """The ``dynamodb-sessions`` command (also ``python -m dynamodb_sessions``).
 
 Configuration comes from the environment names of :mod:`dynamodb_sessions.config`; options
-given here win. Exit codes: 0 done / fit, 1 a problem was found, 2 bad configuration or usage,
-3 DynamoDB could not be reached.
+given here win. Exit codes: 0 done / fit, 1 a problem was found (or DynamoDB refused the
+request: permissions, validation), 2 bad configuration or usage (no credentials, no such
+table, a malformed endpoint included), 3 DynamoDB could not be reached.
+
+No command here judges a session by the session timeout (each item carries its own, and the
+GC lifetime is in its ``expires``), so none assumes one: a valid
+``AWS_DYNAMODB_SESSION_LIFETIME`` is never refused for being shorter than some default.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
+from botocore.exceptions import NoCredentialsError, PartialCredentialsError
+
 from ._core.gc import GCReport
 from ._core.table import TableReport
-from .config import StoreConfig
-from .exceptions import BackendError, ConfigurationError
+from .config import ACCESS_KEY_ENV, SECRET_KEY_ENV, TABLE_ENV, StoreConfig, gc_lifetime_from_env
+from .exceptions import (
+    BackendError,
+    BackendUnavailableError,
+    ConfigurationError,
+    SessionError,
+    TableNotFoundError,
+)
+from .local import LOCAL_TABLE
 from .store import SessionStore
 
 OK, PROBLEM, USAGE, UNREACHABLE = 0, 1, 2, 3
@@ -33,6 +48,11 @@ def store_from_args(args: argparse.Namespace) -> SessionStore:
         overrides["region"] = args.region
     if args.endpoint_url:
         overrides["endpoint_url"] = args.endpoint_url
+    # These commands never read the timeout (see the module docstring); a configured GC
+    # lifetime must not be refused for being shorter than the default one.
+    lifetime = gc_lifetime_from_env()
+    if lifetime is not None:
+        overrides["timeout"] = lifetime
     return SessionStore(StoreConfig.from_env(None, **overrides))
 
 
@@ -168,6 +188,18 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     return serve(host=args.host, port=args.port, out=out)
 
 
+def cmd_local(args: argparse.Namespace, out: TextIO) -> int:
+    """Run the embedded local engine on 127.0.0.1 with the table made; print the environment."""
+    from .local import serve_local
+
+    return serve_local(port=args.port, table=args.table, out=out)
+
+
+def _describe(command: Command) -> str:
+    """A sub-command's ``--help`` description: its handler's docstring."""
+    return (command.__doc__ or "").strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -181,37 +213,72 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     create = sub.add_parser(
-        "create-table", parents=[common], help="create the session table (idempotent), TTL on"
+        "create-table",
+        parents=[common],
+        help="create the session table (idempotent), TTL on",
+        description=_describe(cmd_create_table),
     )
     create.add_argument("--read-capacity", type=int, help="provisioned RCUs (default on-demand)")
     create.add_argument("--write-capacity", type=int, help="provisioned WCUs (default on-demand)")
     create.add_argument("--wait", type=float, default=300.0, help="seconds to wait for ACTIVE")
     create.set_defaults(handler=cmd_create_table)
 
-    check = sub.add_parser("check", parents=[common], help="check the table is fit for sessions")
+    check = sub.add_parser(
+        "check",
+        parents=[common],
+        help="check the table is fit for sessions",
+        description=_describe(cmd_check),
+    )
     check.set_defaults(handler=cmd_check)
 
-    gc = sub.add_parser("gc", parents=[common], help="delete expired sessions (any engine)")
+    gc = sub.add_parser(
+        "gc",
+        parents=[common],
+        help="delete expired sessions (any engine)",
+        description=_describe(cmd_gc),
+    )
     gc.add_argument("--segments", type=int, default=4, help="parallel scan segments (4)")
     gc.add_argument("--dry-run", action="store_true", help="count expired items, delete none")
     gc.set_defaults(handler=cmd_gc)
 
     sessions = sub.add_parser(
-        "sessions", help="a user's sessions: list, end one, or log out everywhere"
+        "sessions",
+        help="a user's sessions: list, end one, or log out everywhere",
+        description="A user's stored sessions (by the user index): list them, end one, or "
+        "revoke them all to log the user out everywhere.",
     )
     actions = sessions.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", parents=[common], help="list a user's sessions")
+    listing = actions.add_parser(
+        "list",
+        parents=[common],
+        help="list a user's sessions",
+        description=_describe(cmd_sessions_list),
+    )
     listing.add_argument("--user", required=True, help="the user id the sessions carry")
     listing.set_defaults(handler=cmd_sessions_list)
-    revoke = actions.add_parser("revoke", parents=[common], help="revoke all of a user's sessions")
+    revoke = actions.add_parser(
+        "revoke",
+        parents=[common],
+        help="revoke all of a user's sessions",
+        description=_describe(cmd_sessions_revoke),
+    )
     revoke.add_argument("--user", required=True, help="the user id the sessions carry")
     revoke.set_defaults(handler=cmd_sessions_revoke)
-    end = actions.add_parser("end", parents=[common], help="end one of a user's sessions")
+    end = actions.add_parser(
+        "end",
+        parents=[common],
+        help="end one of a user's sessions",
+        description=_describe(cmd_sessions_end),
+    )
     end.add_argument("--user", required=True, help="the user id the session carries")
     end.add_argument("--session", required=True, help="the session's key, as `list` shows it")
     end.set_defaults(handler=cmd_sessions_end)
 
-    iam = sub.add_parser("iam-policy", help="print the least-privilege IAM policy (JSON)")
+    iam = sub.add_parser(
+        "iam-policy",
+        help="print the least-privilege IAM policy (JSON)",
+        description=_describe(cmd_iam_policy),
+    )
     iam.add_argument("--table", help="table name (default: $AWS_DYNAMODB_SESSION_TABLE)")
     iam.add_argument("--region", help="region in the ARNs (default: $AWS_REGION_NAME, else *)")
     iam.add_argument("--account", default="*", help="AWS account id in the ARNs (default *)")
@@ -224,10 +291,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     iam.set_defaults(handler=cmd_iam_policy)
 
-    demo = sub.add_parser("demo", help="run a demo web app on an embedded local engine")
+    demo = sub.add_parser(
+        "demo",
+        help="run a demo web app on an embedded local engine",
+        description=_describe(cmd_demo),
+    )
     demo.add_argument("--host", default="127.0.0.1", help="address to serve on (loopback)")
     demo.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")
     demo.set_defaults(handler=cmd_demo)
+
+    local = sub.add_parser(
+        "local",
+        help="run the embedded local engine for development (prints what to export)",
+        description=_describe(cmd_local),
+    )
+    local.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0: any free)")
+    local.add_argument("--table", default=LOCAL_TABLE, help=f"table to create ({LOCAL_TABLE})")
+    local.set_defaults(handler=cmd_local)
     return parser
 
 
@@ -238,12 +318,43 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     handler: Command = args.handler
     try:
         return handler(args, stream)
-    except ConfigurationError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return USAGE
-    except BackendError as exc:
-        print(f"DynamoDB error: {exc}", file=sys.stderr)
-        return UNREACHABLE
+    except SessionError as exc:
+        code, message = explain(exc, args)
+        print(message, file=sys.stderr)
+        return code
+
+
+def explain(exc: SessionError, args: argparse.Namespace) -> tuple[int, str]:
+    """The exit code and the message for a command that failed with ``exc``."""
+    if _caused_by(exc, (NoCredentialsError, PartialCredentialsError)):
+        return USAGE, (
+            f"configuration error: no AWS credentials: set {ACCESS_KEY_ENV} and "
+            f"{SECRET_KEY_ENV}, or give botocore's default credential chain some "
+            "(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile in ~/.aws, an IAM role) "
+            f"[{exc}]"
+        )
+    if isinstance(exc, ConfigurationError):
+        return USAGE, f"configuration error: {exc}"
+    if isinstance(exc, TableNotFoundError):
+        table = getattr(args, "table", None) or os.environ.get(TABLE_ENV, "")
+        return USAGE, (
+            f"configuration error: the table {table!r} does not exist here: create it with "
+            f"`dynamodb-sessions create-table` (or name another with --table or {TABLE_ENV})"
+        )
+    if isinstance(exc, BackendUnavailableError):
+        return UNREACHABLE, f"DynamoDB could not be reached: {exc}"
+    if isinstance(exc, BackendError):
+        return PROBLEM, f"DynamoDB refused the request: {exc}"
+    return PROBLEM, f"error: {exc}"
+
+
+def _caused_by(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kinds):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,12 +18,13 @@ Encryption binds each blob to the item it is stored in (``item_key``, the storag
 from __future__ import annotations
 
 import json
+import math
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .exceptions import CorruptSessionError, SessionDecryptionError
+from .exceptions import CorruptSessionError, SessionDecryptionError, UnserializableSessionError
 
 if TYPE_CHECKING:
     from .crypto import Keyring
@@ -45,11 +46,49 @@ class Serializer(Protocol):
         ...
 
 
+def check_json(value: Any, where: str = "session") -> None:
+    """Raise :class:`~dynamodb_sessions.UnserializableSessionError` unless ``value`` comes back
+    from JSON exactly as it is: ``str``, ``int``, finite ``float``, ``bool``, ``None``, and
+    ``list`` and ``dict`` (with ``str`` keys) of those, at any depth.
+
+    ``json.dumps`` alone would store ``{1: "a", "1": "b"}`` as ``{"1": "b"}``, a tuple as a
+    list, an ``IntEnum`` as an int, NaN as a token no other JSON reader accepts. Subclasses of
+    the JSON types are refused too: they would come back as the base type.
+    """
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return
+    if kind is float:
+        if not math.isfinite(value):
+            raise UnserializableSessionError(f"{where} is {value!r}: JSON has no NaN or infinity")
+        return
+    if kind is list:
+        for index, item in enumerate(value):
+            check_json(item, f"{where}[{index}]")
+        return
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise UnserializableSessionError(
+                    f"{where} has the key {key!r} ({type(key).__name__}): JSON keys are strings, "
+                    "so it would come back as a string key (or overwrite one)"
+                )
+            check_json(item, f"{where}[{key!r}]")
+        return
+    raise UnserializableSessionError(
+        f"{where} is a {kind.__name__}, which JSON cannot hold faithfully: store str, int, "
+        "float, bool, None, and lists and dicts (with str keys) of those"
+    )
+
+
 class JSONSerializer:
-    """Compact UTF-8 JSON. Values must be JSON types (str, int, float, bool, None, list, dict)."""
+    """Compact UTF-8 JSON. Values must be JSON types (str, int, float, bool, None, list, dict
+    with str keys); anything else raises :class:`~dynamodb_sessions.UnserializableSessionError`
+    rather than come back different (:func:`check_json`)."""
 
     def dumps(self, data: Mapping[str, Any]) -> bytes:
-        """Serialize ``data`` to compact JSON."""
+        """Serialize ``data`` to compact JSON, refusing what JSON would not give back as is."""
+        check_json(dict(data))
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     def loads(self, raw: bytes) -> dict[str, Any]:
@@ -81,7 +120,8 @@ class Codec:
     def encode(self, data: Mapping[str, Any], *, item_key: str = "") -> bytes:
         """Return the stored form of ``data``, for the item stored under ``item_key``.
 
-        Raises ``TypeError`` when a value cannot be serialized, naming its type.
+        Raises :class:`~dynamodb_sessions.UnserializableSessionError` (a ``TypeError``) when a
+        value would not come back as it is, naming where it is.
         """
         text = self.serializer.dumps(data)
         blob = PLAIN + text

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -48,7 +49,10 @@ class Attributes:
     expires: str = "expires"  # the TTL attribute: when the item may be deleted (epoch seconds)
     accessed: str = "accessed"  # last recorded activity (epoch seconds), for the idle timeout
     created: str = "created"  # creation time (epoch seconds), for the absolute timeout
-    timeout: str = "timeout"  # idle timeout in force for this item (seconds)
+    # An idle timeout set for this one session (seconds); absent: the configured timeout.
+    pinned_timeout: str = "pinned_timeout"
+    # Written by 0.1 on every item (the timeout then in force); ignored, removed by a save.
+    timeout: str = "timeout"
     version: str = "version"  # bumped by every data write; guards conditional saves
     user: str = "user_id"  # optional identity the session belongs to
     lock_owner: str = "lock_owner"  # lock mode: the request holding the lease
@@ -66,6 +70,11 @@ class Connection:
 
     Timeouts are short on purpose: botocore's own defaults (60 s read timeout) would hang a web
     worker during an outage. botocore's ``standard`` retry mode is the only retry layer.
+    ``max_pool_connections`` is the size of the client's connection pool (botocore's default,
+    10): the most requests one client has in flight at once without opening throw-away
+    connections. Raise it for a process that serves more concurrent requests than that
+    (threads, or tasks on one event loop); :meth:`SessionStore.gc` never runs more segments
+    at once than it.
     """
 
     region: str | None = None
@@ -75,8 +84,11 @@ class Connection:
     connect_timeout: float = 1.0
     read_timeout: float = 1.0
     max_attempts: int = 3  # attempts in all, the first included (botocore's total_max_attempts)
+    max_pool_connections: int = 10
 
     def __post_init__(self) -> None:
+        if self.endpoint_url is not None:
+            _check_endpoint(self.endpoint_url)
         if (self.access_key is None) != (self.secret_key is None):
             raise ConfigurationError(
                 f"{ACCESS_KEY_ENV} and {SECRET_KEY_ENV} must be set together (or neither, "
@@ -86,6 +98,8 @@ class Connection:
             raise ConfigurationError("connect_timeout and read_timeout must be positive")
         if self.max_attempts < 1:
             raise ConfigurationError("max_attempts must be at least 1")
+        if self.max_pool_connections < 1:
+            raise ConfigurationError("max_pool_connections must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -213,6 +227,12 @@ class StoreConfig:
         return cls(**values)  # type: ignore[arg-type]
 
 
+def gc_lifetime_from_env(environ: Mapping[str, str] | None = None) -> int | None:
+    """The GC lifetime ``AWS_DYNAMODB_SESSION_LIFETIME`` sets (``None`` if unset), validated."""
+    raw = (os.environ if environ is None else environ).get(LIFETIME_ENV)
+    return _positive_int(LIFETIME_ENV, raw) if raw else None
+
+
 def is_enabled(environ: Mapping[str, str] | None = None) -> bool:
     """Tell whether the environment turns DynamoDB sessions on (``AWS_DYNAMODB_SESSION_TABLE``)."""
     return bool((os.environ if environ is None else environ).get(TABLE_ENV))
@@ -287,6 +307,18 @@ def cookie_problems(
     if partitioned and not secure:
         problems.append("Partitioned cookies must be Secure")
     return problems
+
+
+def _check_endpoint(url: str) -> None:
+    """Refuse an endpoint botocore would reject with a traceback (or misread): it needs a
+    scheme and a host, such as ``http://localhost:8000``."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        hint = f": did you mean 'http://{url}'?" if "://" not in url else ""
+        raise ConfigurationError(
+            f"the DynamoDB endpoint {url!r} ({' or '.join(ENDPOINT_ENVS)}) must be a URL "
+            f"with http:// or https:// and a host{hint}"
+        )
 
 
 def _first(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:

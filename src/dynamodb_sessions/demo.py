@@ -42,14 +42,19 @@ from .store import SessionStore
 DEMO_TABLE = "dynamodb-sessions-demo"
 DEMO_TIMEOUT = 30 * 60
 SHORT_TIMEOUT = 5  # "expire after 5 s idle"
-BURST = 20  # concurrent requests of the burst button
+BURST = 20  # concurrent requests of the burst button (a browser sends 6 at a time per host)
+# Connections the server's listen queue holds before it accepts them: http.server's default of
+# 5 makes the kernel drop (Linux; other systems reset) the rest of a burst.
+LISTEN_QUEUE = 128
+EMBEDDED_READ_TIMEOUT = 10.0  # seconds; see demo_config
 # A browser-session cookie (no Max-Age): the browser keeps sending an expired session's id, so
 # the page shows the server refusing it rather than the browser forgetting it.
 DEMO_COOKIE = CookieSettings(name="demo_session", persistent=False)
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
+    daemon_threads = True  # a request still running does not hold up Ctrl-C
+    request_queue_size = LISTEN_QUEUE
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -299,7 +304,7 @@ def _item_table(store: SessionStore, item: dict[str, Any] | None) -> str:
         names.expires: "TTL attribute: when DynamoDB may delete the item",
         names.accessed: "last activity (idle timeout counts from here)",
         names.created: "creation (kept across log-in rotation)",
-        names.timeout: "idle timeout of this session, in seconds",
+        names.pinned_timeout: "idle timeout set for this session alone, in seconds",
         names.version: "bumped by every data write; saves are conditional on it",
         names.user: "user id, for the user index",
     }
@@ -405,7 +410,13 @@ def demo_config() -> Iterator[StoreConfig]:
         yield StoreConfig.from_env(table=table, timeout=DEMO_TIMEOUT)
         return
     with local_engine() as endpoint:
-        connection = Connection(endpoint_url=endpoint, **LOCAL_CREDENTIALS)  # type: ignore[arg-type]
+        # The embedded engine answers one call at a time, so in a burst a call waits behind the
+        # others: with the 1 s meant for DynamoDB, waiting would turn into botocore re-sending.
+        connection = Connection(
+            endpoint_url=endpoint,
+            read_timeout=EMBEDDED_READ_TIMEOUT,
+            **LOCAL_CREDENTIALS,  # type: ignore[arg-type]
+        )
         yield StoreConfig(table=DEMO_TABLE, connection=connection, timeout=DEMO_TIMEOUT)
 
 
@@ -416,6 +427,11 @@ def engine_label(config: StoreConfig, embedded: bool) -> str:
     if config.connection.endpoint_url:
         return f"the endpoint {config.connection.endpoint_url}"
     return f"Amazon DynamoDB ({config.connection.region or 'default region'})"
+
+
+def demo_server(app: SessionMiddleware, host: str = "127.0.0.1", port: int = 0) -> WSGIServer:
+    """The demo's HTTP server, bound and listening (a thread per request); not serving yet."""
+    return make_server(host, port, app, _ThreadingServer, _QuietHandler)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, out: TextIO | None = None) -> int:
@@ -431,9 +447,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, out: TextIO | None = None) 
             return 1
         app = demo_app(store, engine_label(config, embedded))
         try:
-            server = make_server(host, port, app, _ThreadingServer, _QuietHandler)
+            server = demo_server(app, host, port)
         except OSError:  # the default port is taken: any free one will do for a demo
-            server = make_server(host, 0, app, _ThreadingServer, _QuietHandler)
+            server = demo_server(app, host, 0)
         bound_port = server.server_address[1]
         print(
             f"dynamodb-sessions demo: http://{host}:{bound_port}/  (Ctrl-C stops it)",

@@ -5,6 +5,7 @@ Every exception derives from :class:`SessionError`::
     SessionError
     ├── ConfigurationError        bad settings or environment (also a ValueError)
     ├── SessionTooLargeError      the encoded session cannot fit a DynamoDB item
+    ├── UnserializableSessionError  a value JSON cannot hold faithfully (also a TypeError)
     ├── CorruptSessionError       a stored item cannot be decoded (logged, never shown to users)
     │   └── SessionDecryptionError    encrypted data: key not configured, or authentication failed
     ├── SessionConflictError      a save lost every bounded retry against concurrent writers
@@ -47,6 +48,15 @@ class SessionTooLargeError(SessionError):
         )
         self.size = size
         self.limit = limit
+
+
+class UnserializableSessionError(SessionError, TypeError):
+    """A session value cannot be stored as JSON without coming back different: a key that is
+    not a string (``{1: "a"}`` would come back as ``{"1": "a"}``, and ``{1: "a", "1": "b"}``
+    would lose a value), a tuple, set or other non-JSON type, NaN or infinity.
+
+    Raised by the save, before any write; the message names where the value is.
+    """
 
 
 class CorruptSessionError(SessionError):

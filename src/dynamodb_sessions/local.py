@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import ExitStack, contextmanager
+from typing import Any, TextIO
 
 from .exceptions import ConfigurationError
 
@@ -30,11 +33,16 @@ from .exceptions import ConfigurationError
 LOCAL_CREDENTIALS = {"access_key": "local", "secret_key": "local", "region": "us-east-1"}
 
 
+# Connections waiting to be accepted: a burst of concurrent requests must queue, not be refused.
+LISTEN_BACKLOG = 128
+
+
 @contextmanager
 def local_engine(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Run moto's server on ``host`` (loopback by default; port 0 picks a free port).
 
-    Yields the endpoint URL; the server stops when the block ends.
+    Yields the endpoint URL; the server stops when the block ends. Raises :class:`OSError`
+    when the port is taken.
     """
     try:
         from moto.moto_server.werkzeug_app import (
@@ -51,7 +59,18 @@ def local_engine(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     # output is more useful without a line per DynamoDB call.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = _OneAtATime(DomainDispatcherApplication(create_backend_app))
-    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    # The socket is bound here: werkzeug, binding it itself, answers a taken port with
+    # sys.exit(1), where a caller should get the OSError.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.create_server((host, port), family=family, backlog=LISTEN_BACKLOG) as listener:
+        server = make_server(
+            host,
+            listener.getsockname()[1],
+            app,
+            threaded=True,
+            request_handler=MotoRequestHandler,
+            fd=listener.fileno(),  # werkzeug serves a duplicate of it
+        )
     thread = threading.Thread(target=server.serve_forever, name="local-engine", daemon=True)
     thread.start()
     try:
@@ -78,6 +97,70 @@ class _OneAtATime:
                 close = getattr(body, "close", None)
                 if close is not None:
                     close()
+
+
+LOCAL_TABLE = "sessions"
+
+
+def serve_local(port: int = 8000, table: str = LOCAL_TABLE, out: TextIO | None = None) -> int:
+    """``dynamodb-sessions local``: run the embedded engine on 127.0.0.1 until interrupted.
+
+    Creates ``table`` (with TTL and the user index, as ``create-table`` does), prints the
+    ``export`` lines that point an application at it, and serves until Ctrl-C (or SIGTERM).
+    Everything is in memory: stopping the engine forgets every session. Returns the exit code.
+    """
+    from .config import Connection, StoreConfig
+    from .store import SessionStore
+
+    # SIGTERM (a process manager, `kill`) stops it as cleanly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
+    with ExitStack() as stack:
+        try:
+            endpoint = stack.enter_context(local_engine(port=port))
+        except OSError as exc:  # the port is taken
+            print(
+                f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc} "
+                "(--port 0 picks a free port)",
+                file=sys.stderr,
+            )
+            return 2
+        connection = Connection(endpoint_url=endpoint, **LOCAL_CREDENTIALS)  # type: ignore[arg-type]
+        with SessionStore(StoreConfig(table=table, connection=connection)) as store:
+            report = store.create_table(wait_seconds=30)
+        if not report.ok:  # pragma: no cover - the embedded engine makes fit tables
+            print(f"the table is not usable: {'; '.join(report.problems)}", file=sys.stderr)
+            return 1
+        for name, value in local_environment(endpoint, table).items():
+            print(f"export {name}={shlex.quote(value)}", file=out)
+        print(
+            f"# table {table!r} on the embedded engine at {endpoint} (in memory); Ctrl-C stops it",
+            file=out,
+            flush=True,
+        )
+        try:
+            threading.Event().wait()  # the engine serves from its own thread
+        except KeyboardInterrupt:
+            # A second Ctrl-C while the engine shuts down would only leave a traceback behind.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    print("# stopped", file=out, flush=True)
+    return 0
+
+
+def local_environment(endpoint: str, table: str = LOCAL_TABLE) -> dict[str, str]:
+    """The environment names (:mod:`dynamodb_sessions.config`) that point at a local engine."""
+    from . import config as names
+
+    return {
+        names.TABLE_ENV: table,
+        names.ENDPOINT_ENVS[0]: endpoint,
+        names.REGION_ENVS[0]: LOCAL_CREDENTIALS["region"],
+        names.ACCESS_KEY_ENV: LOCAL_CREDENTIALS["access_key"],
+        names.SECRET_KEY_ENV: LOCAL_CREDENTIALS["secret_key"],
+    }
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _url_host(host: str) -> str:

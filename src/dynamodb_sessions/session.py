@@ -34,7 +34,7 @@ class Session(dict[str, Any]):
         (``session["cart"].append(x)``) cannot be seen: set ``modified = True`` then, as in
         Django and Flask.
     ``timeout``
-        this session's idle timeout in seconds, or ``None`` for the store's default
+        this session's own idle timeout in seconds, or ``None`` for the store's configured one
     ``user_id``
         optional identity the session belongs to (for listing and revoking a user's sessions)
     ``created``
@@ -51,44 +51,105 @@ class Session(dict[str, Any]):
         stale_cookie: bool = False,
     ) -> None:
         super().__init__(data or {})
-        self.session_id = session_id or new_session_id()
-        self.stored = stored
+        # What the store read (``stored``) and where this session lives, kept beside the data.
+        # Each is reached through a property that loads a deferred session first, so nothing
+        # ever sees a placeholder.
+        self._id = session_id or new_session_id()
+        self._stored = stored
+        self._created: int | None = stored.created if stored else None
+        self._timeout: int | None = stored.timeout if stored else None
+        self._user_id: str | None = stored.user_id if stored else None
+        # The request brought a cookie that named no valid session: it should be removed.
+        self._stale_cookie = stale_cookie
         self.accessed = False
         self.modified = False
         self.cleared = False
-        self._timeout: int | None = stored.timeout if stored else None
-        self._user_id: str | None = stored.user_id if stored else None
-        self.created: int | None = stored.created if stored else None
         # Ids of items this request replaced (rotate, flush); deleted when the request ends.
         self.retired_ids: list[str] = []
-        # The request brought a cookie that named no valid session: it should be removed.
-        self.stale_cookie = stale_cookie
         self._loader: Callable[[], Session] | None = None
+        self._load_error: Exception | None = None
 
     @classmethod
     def deferred(cls: type[_S], loader: Callable[[], Session]) -> _S:
-        """Return a session that calls ``loader`` on first access and takes its contents."""
+        """Return a session that calls ``loader`` on first access and takes its contents.
+
+        If ``loader`` raises, the session stays unloaded: every later access raises the same
+        error again (it never becomes an empty session under a new id), and the end of the
+        request writes nothing and leaves the cookie alone (see :attr:`load_error`).
+        """
         session = cls()
         session._loader = loader
         return session
-
-    @property
-    def is_new(self) -> bool:
-        """No item is stored under ``session_id`` yet."""
-        self._ensure_loaded()
-        return self.stored is None
 
     @property
     def is_loaded(self) -> bool:
         """The session's contents are here (it was not deferred, or its loader has run)."""
         return self._loader is None
 
-    # ``timeout`` and ``user_id`` load a deferred session first, like its data: set before the
-    # first access, they would otherwise be overwritten by what the load reads.
+    @property
+    def load_error(self) -> Exception | None:
+        """The error a deferred load raised, if it failed (the session then stays unloaded)."""
+        return self._load_error
+
+    # Everything below loads a deferred session first, like its data: read before the first
+    # access it would otherwise be a placeholder, and set before it, overwritten by the load.
+
+    @property
+    def session_id(self) -> str:
+        """The id the cookie carries (a new one for a new session)."""
+        self._ensure_loaded()
+        return self._id
+
+    @session_id.setter
+    def session_id(self, value: str) -> None:
+        self._ensure_loaded()
+        self._id = value
+
+    @property
+    def stored(self) -> StoredState | None:
+        """What the store read (or last wrote) of this session; ``None`` if nothing is stored."""
+        self._ensure_loaded()
+        return self._stored
+
+    @stored.setter
+    def stored(self, value: StoredState | None) -> None:
+        self._ensure_loaded()
+        self._stored = value
+
+    @property
+    def created(self) -> int | None:
+        """When the session began (epoch seconds; ``None`` until stored)."""
+        self._ensure_loaded()
+        return self._created
+
+    @created.setter
+    def created(self, value: int | None) -> None:
+        self._ensure_loaded()
+        self._created = value
+
+    @property
+    def stale_cookie(self) -> bool:
+        """The request's cookie named no valid session: the response should remove it."""
+        self._ensure_loaded()
+        return self._stale_cookie
+
+    @stale_cookie.setter
+    def stale_cookie(self, value: bool) -> None:
+        self._ensure_loaded()
+        self._stale_cookie = value
+
+    @property
+    def is_new(self) -> bool:
+        """No item is stored under ``session_id`` yet."""
+        return self.stored is None
 
     @property
     def timeout(self) -> int | None:
-        """This session's idle timeout in seconds, or ``None`` for the store's default."""
+        """This session's own idle timeout in seconds, or ``None`` for the store's configured one.
+
+        Only a timeout set here is kept with the stored session; a session without one follows
+        the configuration, so a change of the configured timeout applies to it on its next read.
+        """
         self._ensure_loaded()
         return self._timeout
 
@@ -115,40 +176,52 @@ class Session(dict[str, Any]):
         return True
 
     def rotate(self) -> None:
-        """Give the session a new id, keeping its data; the old item is deleted at the end.
+        """Give the session a new id, keeping its data and its creation time (so rotating never
+        extends the absolute timeout); the old item is deleted at the end.
 
         Call it when privileges change (log in) so an id planted before cannot be used after.
         """
         self._ensure_loaded()
-        if self.stored is not None:
-            self.retired_ids.append(self.session_id)
-        self.session_id = new_session_id()
-        self.stored = None
+        if self._stored is not None:
+            self.retired_ids.append(self._id)
+        self._id = new_session_id()
+        self._stored = None
         self.accessed = self.modified = True
 
     def flush(self) -> None:
-        """Empty the session, give it a new id and delete the stored item at the end (log out)."""
+        """Empty the session, give it a new id and delete the stored item at the end (log out).
+
+        What was this session's own starts afresh too: its creation time, user and timeout.
+        """
         self.clear()
         self.rotate()
-        self.user_id = None
-        self.created = None
+        self._user_id = None
+        self._created = None
+        self._timeout = None
 
-    # -- loading ---------------------------------------------------------------------------
+    # -- loading: the one place a deferred session becomes a loaded one -----------------------
 
     def _ensure_loaded(self) -> None:
         if self._loader is None:
             return
-        loader, self._loader = self._loader, None
-        loaded = loader()
+        if self._load_error is not None:
+            # Failed once: fail again rather than serve an empty session under a new id.
+            raise self._load_error
+        try:
+            loaded = self._loader()
+        except Exception as exc:
+            self._load_error = exc
+            raise
+        self._loader = None
         # dict's own view: given the Session itself, dict.update would go through its
         # overridden keys() and __getitem__, a Python call per key on every request.
         dict.update(self, dict.items(loaded))
-        self.session_id = loaded.session_id
-        self.stored = loaded.stored
-        self._timeout = loaded.timeout
-        self._user_id = loaded.user_id
-        self.created = loaded.created
-        self.stale_cookie = loaded.stale_cookie
+        self._id = loaded._id
+        self._stored = loaded._stored
+        self._created = loaded._created
+        self._timeout = loaded._timeout
+        self._user_id = loaded._user_id
+        self._stale_cookie = loaded._stale_cookie
 
     def mark_accessed(self) -> None:
         """Count the session as read. Starlette's ``request.session`` calls it on every use, so
@@ -189,6 +262,26 @@ class Session(dict[str, Any]):
         self._read()
         return super().__eq__(other)
 
+    def __ne__(self, other: object) -> bool:
+        self._read()
+        return super().__ne__(other)
+
+    def __reversed__(self) -> Iterator[str]:
+        self._read()
+        return super().__reversed__()
+
+    def __or__(self, other: Any) -> Any:
+        self._read()
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return {**dict(dict.items(self)), **other}
+
+    def __ror__(self, other: Any) -> Any:
+        self._read()
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return {**other, **dict(dict.items(self))}
+
     __hash__ = None
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -226,7 +319,7 @@ class Session(dict[str, Any]):
         self._write()
         super().__delitem__(key)
 
-    def __ior__(self, other: Any) -> Session:  # type: ignore[override,misc]
+    def __ior__(self, other: Any) -> Session:  # type: ignore[override]
         self.update(other)
         return self
 

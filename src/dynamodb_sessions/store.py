@@ -6,17 +6,29 @@ this library's (keeping the AWS code, chaining the cause). :class:`SessionStore`
 :class:`AsyncSessionStore` have the same methods; their drivers (``_run``/``_call``) mirror each
 other and differ only by ``await``. aiobotocore is imported only when an async store first needs
 a client.
+
+A client's connections belong to one process, and an aiobotocore client's to one event loop
+too, so a store makes its clients where they are used::
+
+    SessionStore        one client per process: made on first use; a forked child makes its
+                        own (the parent's is never used, closed or collected there)
+    AsyncSessionStore   one client per running event loop: made on the loop's first use,
+                        closed when the loop shuts down (loop.shutdown_asyncgens(), which
+                        asyncio.run(), asyncio.Runner and anyio call) or by close() in it
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import threading
 import time
+import weakref
 import zlib
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -86,6 +98,7 @@ def client_config(connection: Connection, kind: type[ConfigT] = Config) -> Confi
         # total_max_attempts counts the first attempt; botocore's "max_attempts" key would
         # count retries only and make one more attempt than configured.
         retries={"mode": "standard", "total_max_attempts": connection.max_attempts},
+        max_pool_connections=connection.max_pool_connections,
     )
 
 
@@ -144,8 +157,8 @@ def make_client(connection: Connection) -> DynamoDBClient:
         client: DynamoDBClient = botocore.session.get_session().create_client(  # type: ignore[assignment]
             "dynamodb", config=client_config(connection), **client_arguments(connection)
         )
-    except NoRegionError:
-        raise _no_region() from None
+    except BotoCoreError as exc:
+        raise _setup_error(exc) from exc
     return client
 
 
@@ -167,10 +180,14 @@ def make_async_client(connection: Connection) -> Any:
     )
 
 
-def _no_region() -> ConfigurationError:
-    return ConfigurationError(
-        f"no AWS region: set {REGION_ENVS[0]} (or {', '.join(REGION_ENVS[1:])})"
-    )
+def _setup_error(exc: BotoCoreError) -> ConfigurationError:
+    """What a failure to make a client means: making one sends nothing, so it is the setup
+    (no region, a profile that does not exist, half a key pair in botocore's variables)."""
+    if isinstance(exc, NoRegionError):
+        return ConfigurationError(
+            f"no AWS region: set {REGION_ENVS[0]} (or {', '.join(REGION_ENVS[1:])})"
+        )
+    return ConfigurationError(f"cannot make a DynamoDB client: {exc}")
 
 
 def backend_error(exc: Exception, operation: str, table: str | None = None) -> BackendError:
@@ -257,6 +274,31 @@ def _refuse_mismatch(config: StoreConfig, codec: Codec) -> None:
         )
 
 
+def pool_size(client: Any) -> int:
+    """How many connections ``client`` (botocore's or aiobotocore's) keeps: the most requests
+    it carries at once without opening throw-away connections."""
+    return int(client.meta.config.max_pool_connections)
+
+
+_STORES: weakref.WeakSet[SessionStore] = weakref.WeakSet()
+"""Every live sync store, for :func:`_after_fork_in_child`."""
+
+_INHERITED: list[Any] = []
+"""Clients a forked child inherited from its parent: kept unused (see SessionStore._connect)."""
+
+
+def _after_fork_in_child() -> None:
+    # A lock held by a parent thread at the fork stays held forever in the child: give each
+    # store a new one. The client itself is replaced on first use (the pid check), which also
+    # covers forks that run no Python hooks (uWSGI's, by default).
+    for store in list(_STORES):
+        store._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class _BaseStore:
     """What the sync and the async store share: configuration, codec, clock, construction."""
 
@@ -290,9 +332,17 @@ class SessionStore(_BaseStore):
     """Sessions in a DynamoDB table, through botocore (synchronous).
 
     One store (and its one botocore client, which is thread-safe) serves every request of a
-    process. ``clock`` returns epoch seconds and exists for tests. :meth:`close` (or ``with
-    store:``) releases the connections of a client the store made; an injected ``client`` is
-    the caller's to close.
+    process. The store makes its client on first use, in the process that uses it: a worker
+    forked from a parent that used the store (gunicorn ``--preload``, uWSGI, multiprocessing)
+    makes a client of its own, because sharing the parent's connections would let processes
+    read each other's answers. :meth:`close` (or ``with store:``) releases the connections of
+    the client the store made; a later call makes a new one. ``clock`` returns epoch seconds
+    and exists for tests.
+
+    An injected ``client`` is the caller's: the store never closes it, and it refuses to use
+    it in another process than the one it was given in (a forked child raises
+    :class:`ConfigurationError`): let the store make its client, or make the store in the
+    worker.
     """
 
     def __init__(
@@ -305,8 +355,43 @@ class SessionStore(_BaseStore):
     ) -> None:
         super().__init__(config, codec=codec, clock=clock)
         self._owns_client = client is None
-        self.client = client if client is not None else make_client(config.connection)
-        guard_responses(self.client)
+        # (pid, client): read as one value on the hot path, so a check and its client agree.
+        self._held: tuple[int, DynamoDBClient] | None = None
+        self._lock = threading.Lock()
+        if client is not None:
+            guard_responses(client)
+            self._held = (os.getpid(), client)
+        _STORES.add(self)
+
+    @property
+    def client(self) -> DynamoDBClient:
+        """The botocore client of this process (made now if it has none yet)."""
+        held = self._held
+        if held is not None and held[0] == os.getpid():
+            return held[1]
+        return self._connect()
+
+    def _connect(self) -> DynamoDBClient:
+        with self._lock:
+            pid, held = os.getpid(), self._held
+            if held is not None and held[0] == pid:
+                return held[1]  # another thread made it meanwhile
+            if not self._owns_client:
+                assert held is not None
+                raise ConfigurationError(
+                    f"the client given to this SessionStore belongs to process {held[0]}, "
+                    f"and this is process {pid} (forked from it): its connections are shared "
+                    "with that process. Let the store make its client (it makes one per "
+                    "process), or make the store in this process"
+                )
+            if held is not None:
+                # The parent's client, inherited by a fork: never used, closed or collected
+                # here, since closing takes locks a parent thread may have held at the fork.
+                _INHERITED.append(held[1])
+            client = make_client(self.config.connection)
+            guard_responses(client)
+            self._held = (pid, client)
+            return client
 
     def __enter__(self) -> SessionStore:
         return self
@@ -321,8 +406,15 @@ class SessionStore(_BaseStore):
 
     def close(self) -> None:
         """Release the connections of the client this store made (not an injected one)."""
-        if self._owns_client:
-            self.client.close()
+        if not self._owns_client:
+            return
+        with self._lock:
+            held, self._held = self._held, None
+        if held is not None:
+            if held[0] == os.getpid():
+                held[1].close()
+            else:
+                _INHERITED.append(held[1])
 
     def load(self, session_id: str | None) -> Session:
         """Return the session ``session_id`` names, or a new empty one (see :func:`flows.load`)."""
@@ -400,7 +492,10 @@ class SessionStore(_BaseStore):
         work = gc_flows.segment_flows(
             self.config, self._now(), segments, dry_run=dry_run, on_page=tally.add
         )
-        with ThreadPoolExecutor(min(segments, 32), thread_name_prefix="sessions-gc") as pool:
+        # No more threads than the client has pooled connections: each extra one would open a
+        # connection the pool then discards ("Connection pool is full").
+        threads = min(segments, pool_size(self.client))
+        with ThreadPoolExecutor(threads, thread_name_prefix="sessions-gc") as pool:
             list(pool.map(self._run, work))
         return tally.total
 
@@ -473,16 +568,77 @@ class SessionStore(_BaseStore):
             return step_failure(step, exc)
 
 
+async def _client_lifetime(
+    connection: Connection, forget: Callable[[], None]
+) -> AsyncGenerator[Any, None]:
+    """Open an aiobotocore client, hand it out once, and close it when closed.
+
+    An async generator on purpose: the event loop that first runs it keeps track of it, and
+    ``loop.shutdown_asyncgens()`` closes it inside that loop, the only place where its
+    connections can be closed cleanly, before the loop closes. ``asyncio.run()``,
+    ``asyncio.Runner``, anyio (so Starlette's ``TestClient``) and pytest-asyncio all call it.
+    """
+    try:
+        async with AsyncExitStack() as stack:
+            try:
+                client = await stack.enter_async_context(make_async_client(connection))
+            except BotoCoreError as exc:
+                raise _setup_error(exc) from exc
+            guard_responses(client)
+            yield client
+    finally:
+        forget()
+
+
+class _LoopClient:
+    """The client an :class:`AsyncSessionStore` opened in one event loop.
+
+    ``opening`` is a task of that loop, so concurrent first requests share one client, and a
+    request cancelled while the client opens does not leave it half open.
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        clients: dict[asyncio.AbstractEventLoop, _LoopClient],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.client: Any = None
+        self._clients = clients
+        self._loop = loop
+        self._lifetime = _client_lifetime(connection, self._forget)
+        clients[loop] = self
+        self.opening = loop.create_task(self._open())
+
+    async def _open(self) -> Any:
+        self.client = await self._lifetime.__anext__()
+        return self.client
+
+    def _forget(self) -> None:
+        if self._clients.get(self._loop) is self:
+            self._clients.pop(self._loop, None)
+
+    async def close(self) -> None:
+        await asyncio.wait([self.opening])  # an open in progress finishes first
+        with suppress(BaseException):
+            self.opening.exception()  # a failed open was reported to its callers already
+        await self._lifetime.aclose()
+
+
 class AsyncSessionStore(_BaseStore):
     """Sessions in a DynamoDB table, through aiobotocore (asyncio): :class:`SessionStore`'s
     methods, each a coroutine, running the same core flows.
 
-    The client's lifecycle: without an injected ``client`` the store opens its aiobotocore
-    client on first use, inside the running event loop, and keeps it for every later request;
-    ``await store.close()`` (or leaving ``async with store:``) closes it, and a later call opens
-    a new one. Close it in the application's shutdown (FastAPI/Starlette ``lifespan``). An
-    injected ``client`` (from ``async with make_async_client(...)``) is the caller's to close.
-    One store serves one event loop.
+    An aiobotocore client belongs to the event loop it was opened in, so the store keeps one
+    client per running loop: it opens it on the loop's first call and it is closed when that
+    loop shuts down (``loop.shutdown_asyncgens()``, which ``asyncio.run()``,
+    ``asyncio.Runner``, anyio, Starlette's ``TestClient`` and pytest-asyncio call), or by
+    ``await store.close()`` (or leaving ``async with store:``) in that loop; a later call opens
+    a new one. So one store serves an app whose requests each run in a new loop (``TestClient``
+    without ``with``), ``asyncio.run()`` called again and again, and per-test loops. A loop
+    closed without ``shutdown_asyncgens()`` cannot close its client: close the store in it
+    first. An injected ``client`` (from ``async with make_async_client(...)``) is the caller's
+    to close, and serves only the loop it was opened in.
     """
 
     def __init__(
@@ -494,14 +650,30 @@ class AsyncSessionStore(_BaseStore):
         clock: Clock = time.time,
     ) -> None:
         super().__init__(config, codec=codec, clock=clock)
-        self.client: Any = client
+        self._injected: Any = client
         if client is not None:
             guard_responses(client)
-        self._owned: AsyncExitStack | None = None
-        self._opening = asyncio.Lock()
+        self._clients: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
+
+    @property
+    def client(self) -> Any:
+        """The client in use: the injected one, else the one this store opened in the running
+        event loop (``None`` before the loop's first call and after :meth:`close`).
+
+        Outside a running loop (a test looking at the store of an app that runs in another
+        thread), the client of the one loop that has one; ``None`` if none or several do.
+        """
+        if self._injected is not None:
+            return self._injected
+        try:
+            opened = self._clients.get(asyncio.get_running_loop())
+        except RuntimeError:  # no running loop in this thread
+            live = [o for loop, o in list(self._clients.items()) if not loop.is_closed()]
+            opened = live[0] if len(live) == 1 else None
+        return None if opened is None else opened.client
 
     async def __aenter__(self) -> AsyncSessionStore:
-        await self._open()
+        await self._client()
         return self
 
     async def __aexit__(
@@ -513,11 +685,14 @@ class AsyncSessionStore(_BaseStore):
         await self.close()
 
     async def close(self) -> None:
-        """Close the client this store opened (not an injected one)."""
-        owned, self._owned = self._owned, None
-        if owned is not None:
-            self.client = None
-            await owned.aclose()
+        """Close the client this store opened in the running loop (not an injected one).
+
+        The clients of other loops close when their loops shut down.
+        """
+        self._forget_closed_loops()
+        opened = self._clients.pop(asyncio.get_running_loop(), None)
+        if opened is not None:
+            await opened.close()
 
     async def load(self, session_id: str | None) -> Session:
         """Return the session ``session_id`` names, or a new empty one (see :func:`flows.load`)."""
@@ -592,10 +767,19 @@ class AsyncSessionStore(_BaseStore):
         See :meth:`SessionStore.gc`.
         """
         tally = gc_flows.Tally(segments, dry_run, progress)
-        work = gc_flows.segment_flows(
-            self.config, self._now(), segments, dry_run=dry_run, on_page=tally.add
+        pending = iter(
+            gc_flows.segment_flows(
+                self.config, self._now(), segments, dry_run=dry_run, on_page=tally.add
+            )
         )
-        await asyncio.gather(*(self._run(flow) for flow in work))
+
+        async def segments_in_turn() -> None:
+            for flow in pending:
+                await self._run(flow)
+
+        # As many segments at once as the client has connections (see SessionStore.gc).
+        width = min(segments, pool_size(await self._client()))
+        await asyncio.gather(*(segments_in_turn() for _ in range(width)))
         return tally.total
 
     async def list_user_sessions(self, user_id: str) -> list[UserSession]:
@@ -637,20 +821,24 @@ class AsyncSessionStore(_BaseStore):
         """Report whether the table exists, has the right key, and has TTL on."""
         return await self._run(table_flows.check(self.config))
 
-    async def _open(self) -> Any:
-        # The lock keeps concurrent first requests from opening a client each.
-        async with self._opening:
-            if self.client is None:
-                owned = AsyncExitStack()
-                try:
-                    self.client = await owned.enter_async_context(
-                        make_async_client(self.config.connection)
-                    )
-                    guard_responses(self.client)
-                except NoRegionError:
-                    raise _no_region() from None
-                self._owned = owned
-        return self.client
+    async def _client(self) -> Any:
+        """The client of the running loop, opened now if this loop has none."""
+        if self._injected is not None:
+            return self._injected
+        loop = asyncio.get_running_loop()
+        opened = self._clients.get(loop)
+        if opened is not None and opened.client is not None:
+            return opened.client
+        if opened is None:
+            self._forget_closed_loops()
+            opened = _LoopClient(self.config.connection, self._clients, loop)
+        return await asyncio.shield(opened.opening)
+
+    def _forget_closed_loops(self) -> None:
+        # A loop closed without shutdown_asyncgens() left its client open; it can no longer be
+        # closed cleanly (that takes its loop), only dropped.
+        for loop in [loop for loop in list(self._clients) if loop.is_closed()]:
+            self._clients.pop(loop, None)
 
     async def _run(self, flow: Flow[T]) -> T:
         reply: Any = None
@@ -676,7 +864,7 @@ class AsyncSessionStore(_BaseStore):
                 error = exc
 
     async def _call(self, step: Call) -> Any:
-        client = self.client if self.client is not None else await self._open()
+        client = await self._client()
         try:
             return await getattr(client, step.operation)(**step.params)
         except (ClientError, BotoCoreError) as exc:

@@ -57,7 +57,7 @@ def test_item_round_trip_and_size():
     )
     # Names count too: id(2)+k(1), data(4)+3, expires(7)+3, accessed(8)+2, created(7)+2,
     # timeout(7)+2, version(7)+2, user_id(7)+1
-    assert item_size(item) == 3 + 7 + 10 + 10 + 9 + 9 + 9 + 8
+    assert item_size(item) == 3 + 7 + 10 + 10 + 9 + 16 + 9 + 8
 
 
 def test_oversized_items_are_refused_before_any_write():

@@ -6,7 +6,7 @@ from flowscript import Script
 from dynamodb_sessions import Codec, Session, StoreConfig
 from dynamodb_sessions._core import flows, lock, requests
 from dynamodb_sessions._core.flows import Call, Failed, Sleep
-from dynamodb_sessions._core.items import build_item, parse_item
+from dynamodb_sessions._core.items import ValidityBounds, build_item, parse_item
 from dynamodb_sessions._core.lifecycle import CookieAction, Write, decide
 from dynamodb_sessions.config import LockSettings
 from dynamodb_sessions.exceptions import ConfigurationError, SessionError, SessionLockError
@@ -50,19 +50,27 @@ def test_acquire_is_one_conditional_update_returning_the_item():
         "Key": {"id": {"S": KEY}},
         "UpdateExpression": "SET #lo = :owner, #lx = :until",
         "ConditionExpression": (
-            "attribute_exists(#k) AND #e > :now"
+            "attribute_exists(#k)"
+            # valid: the configured idle timeout binds the items that pin none (the flow judges
+            # a pinned one on what the update returns), and expires
+            " AND (attribute_exists(#vp) OR #va > :used_after) AND #ve > :valid_at"
             " AND (attribute_not_exists(#lo) OR #lx <= :now OR #lo = :owner)"
         ),
         "ExpressionAttributeNames": {
             "#k": "id",
-            "#e": "expires",
             "#lo": "lock_owner",
             "#lx": "lock_expires",
+            "#va": "accessed",
+            "#ve": "expires",
+            "#vp": "pinned_timeout",
         },
         "ExpressionAttributeValues": {
             ":owner": {"S": "me"},
             ":until": {"N": "1010.250"},  # to the millisecond: the lease lasts 10 s exactly
             ":now": {"N": "1000.250"},
+            # whole seconds, like the attributes they bound: a > 1000.25 - 100 iff a > 900
+            ":used_after": {"N": str(NOW - 100)},
+            ":valid_at": {"N": str(NOW)},
         },
         "ReturnValues": "ALL_NEW",
     }
@@ -70,12 +78,12 @@ def test_acquire_is_one_conditional_update_returning_the_item():
 
 def test_lock_writes_require_the_absolute_timeout_too():
     config = LOCKED.replace(absolute_timeout=3600)
-    acquire = requests.acquire_lock(config, KEY, owner="me", now=NOW, lease=10)
-    release = requests.release_lock(config, KEY, "me", now=NOW)
+    acquire = requests.acquire_lock(config, KEY, owner="me", now=NOW + 0.5, lease=10)
+    release = requests.release_lock(config, KEY, "me", now=NOW + 0.5)
     for params in (acquire, release):
-        assert " AND #c > :born" in params["ConditionExpression"]
-        assert params["ExpressionAttributeNames"]["#c"] == "created"
-        assert params["ExpressionAttributeValues"][":born"] == {"N": str(NOW - 3600) + ".000"}
+        assert " AND #vc > :born_after" in params["ConditionExpression"]
+        assert params["ExpressionAttributeNames"]["#vc"] == "created"
+        assert params["ExpressionAttributeValues"][":born_after"] == {"N": str(NOW - 3600)}
 
 
 def test_release_is_conditional_on_the_owner_and_a_valid_item():
@@ -83,17 +91,32 @@ def test_release_is_conditional_on_the_owner_and_a_valid_item():
         "TableName": "t",
         "Key": {"id": {"S": KEY}},
         "UpdateExpression": "REMOVE #lo, #lx",
-        "ConditionExpression": "#lo = :owner AND #e > :now",
-        "ExpressionAttributeNames": {"#lo": "lock_owner", "#lx": "lock_expires", "#e": "expires"},
-        "ExpressionAttributeValues": {":owner": {"S": "me"}, ":now": {"N": "1000.000"}},
+        "ConditionExpression": (
+            "#lo = :owner AND (attribute_exists(#vp) OR #va > :used_after) AND #ve > :valid_at"
+        ),
+        "ExpressionAttributeNames": {
+            "#lo": "lock_owner",
+            "#lx": "lock_expires",
+            "#va": "accessed",
+            "#ve": "expires",
+            "#vp": "pinned_timeout",
+        },
+        "ExpressionAttributeValues": {
+            ":owner": {"S": "me"},
+            ":used_after": {"N": str(NOW - 100)},
+            ":valid_at": {"N": str(NOW)},
+        },
     }
 
 
 def test_save_releases_the_lock_in_the_same_write():
     built = item(new_session_id(), {"a": 1})
-    params = requests.save_session(LOCKED, built, 1, lock_owner="me")
-    assert params["UpdateExpression"].endswith(" REMOVE #u, #lo, #lx")
-    assert params["ConditionExpression"] == "#v = :expected AND #lo = :owner"
+    bounds = ValidityBounds(now=NOW, used_after=NOW - 100, born_after=None)
+    params = requests.save_session(LOCKED, built, 1, bounds=bounds, lock_owner="me")
+    assert params["UpdateExpression"].endswith(" REMOVE #u, #t, #lo, #lx")  # pinned: 100 s
+    assert params["ConditionExpression"] == (
+        "#v = :expected AND #va > :used_after AND #ve > :valid_at AND #lo = :owner"
+    )
     assert params["ExpressionAttributeNames"]["#lo"] == "lock_owner"
     assert params["ExpressionAttributeNames"]["#lx"] == "lock_expires"
     assert params["ExpressionAttributeValues"][":owner"] == {"S": "me"}
@@ -101,10 +124,18 @@ def test_save_releases_the_lock_in_the_same_write():
 
 def test_touch_releases_the_lock_in_the_same_write():
     params = requests.touch_session(
-        LOCKED, KEY, now=NOW, expires=NOW + 100, expected_version=3, lock_owner="me"
+        LOCKED,
+        KEY,
+        now=NOW,
+        expires=NOW + 100,
+        expected_version=3,
+        bounds=ValidityBounds(now=NOW, used_after=NOW - 100, born_after=None),
+        lock_owner="me",
     )
     assert params["UpdateExpression"] == "SET #a = :now, #e = :expires REMOVE #lo, #lx"
-    assert params["ConditionExpression"] == "#v = :expected AND #lo = :owner"
+    assert params["ConditionExpression"] == (
+        "#v = :expected AND #va > :used_after AND #ve > :valid_at AND #lo = :owner"
+    )
     assert params["ExpressionAttributeValues"][":owner"] == {"S": "me"}
 
 
@@ -227,7 +258,9 @@ def test_a_save_that_lost_its_lease_waits_for_the_lock_and_merges():
     assert outcome is flows.SaveOutcome.SAVED
     assert script.operations == ["update_item", "update_item", "update_item"]
     retry = script.steps[2].params
-    assert retry["ConditionExpression"] == "#v = :expected AND #lo = :owner"
+    assert retry["ConditionExpression"] == (
+        "#v = :expected AND #va > :used_after AND #ve > :valid_at AND #lo = :owner"
+    )
     assert retry["ExpressionAttributeValues"][":expected"] == {"N": "2"}
     assert dict(session.items()) == {"a": 1, "theirs": 3, "mine": 2}
 

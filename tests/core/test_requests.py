@@ -2,7 +2,7 @@
 
 from dynamodb_sessions import StoreConfig
 from dynamodb_sessions._core import requests
-from dynamodb_sessions._core.items import build_item
+from dynamodb_sessions._core.items import ValidityBounds, build_item
 
 CONFIG = StoreConfig(table="sessions", timeout=3600, gc_lifetime=7200)
 KEY = "ab" * 32
@@ -20,7 +20,7 @@ def test_get_is_strongly_consistent_by_default():
 
 def test_create_never_overwrites():
     item = build_item(
-        KEY, b"J{}", now=100, created=100, timeout=3600, version=1, user_id=None, config=CONFIG
+        KEY, b"J{}", now=100, created=100, timeout=None, version=1, user_id=None, config=CONFIG
     )
     assert requests.create_session(CONFIG, item) == {
         "TableName": "sessions",
@@ -30,7 +30,6 @@ def test_create_never_overwrites():
             "expires": {"N": "7300"},
             "accessed": {"N": "100"},
             "created": {"N": "100"},
-            "timeout": {"N": "3600"},
             "version": {"N": "1"},
         },
         "ConditionExpression": "attribute_not_exists(#k)",
@@ -38,25 +37,43 @@ def test_create_never_overwrites():
     }
 
 
-def test_save_is_an_update_conditional_on_the_version_read():
-    item = build_item(
-        KEY, b"J{}", now=200, created=100, timeout=3600, version=4, user_id="u1", config=CONFIG
+def test_only_a_timeout_pinned_on_the_session_is_stored():
+    unpinned = build_item(
+        KEY, b"J{}", now=100, created=100, timeout=None, version=1, user_id=None, config=CONFIG
     )
-    assert requests.save_session(CONFIG, item, 3) == {
+    pinned = build_item(
+        KEY, b"J{}", now=100, created=100, timeout=9000, version=1, user_id=None, config=CONFIG
+    )
+    assert "pinned_timeout" not in unpinned and "timeout" not in unpinned
+    assert pinned["pinned_timeout"] == {"N": "9000"}
+    assert pinned["expires"] == {"N": str(100 + 9000)}  # never before the session ends
+
+
+BOUNDS = ValidityBounds(now=200, used_after=200 - 3600, born_after=None)
+
+
+def test_save_is_an_update_conditional_on_the_version_read_and_on_validity():
+    item = build_item(
+        KEY, b"J{}", now=200, created=100, timeout=None, version=4, user_id="u1", config=CONFIG
+    )
+    assert requests.save_session(CONFIG, item, 3, bounds=BOUNDS) == {
         "TableName": "sessions",
         "Key": {"id": {"S": KEY}},
         "UpdateExpression": (
-            "SET #a0 = :a0, #a1 = :a1, #a2 = :a2, #a3 = :a3, #a4 = :a4, #a5 = :a5, #a6 = :a6"
+            "SET #a0 = :a0, #a1 = :a1, #a2 = :a2, #a3 = :a3, #a4 = :a4, #a5 = :a5 REMOVE #p, #t"
         ),
-        "ConditionExpression": "#v = :expected",
+        "ConditionExpression": ("#v = :expected AND #va > :used_after AND #ve > :valid_at"),
         "ExpressionAttributeNames": {
             "#a0": "data",
             "#a1": "expires",
             "#a2": "accessed",
             "#a3": "created",
-            "#a4": "timeout",
-            "#a5": "version",
-            "#a6": "user_id",
+            "#a4": "version",
+            "#a5": "user_id",
+            "#p": "pinned_timeout",
+            "#t": "timeout",
+            "#va": "accessed",
+            "#ve": "expires",
             "#v": "version",
         },
         "ExpressionAttributeValues": {
@@ -64,39 +81,88 @@ def test_save_is_an_update_conditional_on_the_version_read():
             ":a1": {"N": "7400"},
             ":a2": {"N": "200"},
             ":a3": {"N": "100"},
-            ":a4": {"N": "3600"},
-            ":a5": {"N": "4"},
-            ":a6": {"S": "u1"},
+            ":a4": {"N": "4"},
+            ":a5": {"S": "u1"},
             ":expected": {"N": "3"},
+            ":used_after": {"N": str(200 - 3600)},
+            ":valid_at": {"N": "200"},
         },
     }
 
 
-def test_save_without_a_user_removes_a_stale_one():
+def test_with_an_absolute_timeout_a_write_also_requires_the_session_young_enough():
+    bounds = ValidityBounds(now=200, used_after=-3400, born_after=200 - 1000)
     item = build_item(
-        KEY, b"J{}", now=200, created=100, timeout=3600, version=2, user_id=None, config=CONFIG
+        KEY, b"J{}", now=200, created=100, timeout=None, version=2, user_id=None, config=CONFIG
     )
-    params = requests.save_session(CONFIG, item, 1)
-    assert params["UpdateExpression"].endswith(" REMOVE #u")
-    assert params["ExpressionAttributeNames"]["#u"] == "user_id"
+    for params in (
+        requests.save_session(CONFIG, item, 1, bounds=bounds),
+        requests.touch_session(
+            CONFIG, KEY, now=200, expires=7400, expected_version=1, bounds=bounds
+        ),
+        requests.delete_emptied(CONFIG, KEY, 1, bounds=bounds),
+    ):
+        assert params["ConditionExpression"].endswith(" AND #vc > :born_after")
+        assert params["ExpressionAttributeNames"]["#vc"] == "created"
+        assert params["ExpressionAttributeValues"][":born_after"] == {"N": "-800"}
 
 
-def test_touch_updates_two_numbers_only():
-    assert requests.touch_session(CONFIG, KEY, now=500, expires=7700, expected_version=2) == {
+def test_save_without_a_user_or_a_pinned_timeout_removes_stale_ones():
+    item = build_item(
+        KEY, b"J{}", now=200, created=100, timeout=None, version=2, user_id=None, config=CONFIG
+    )
+    params = requests.save_session(CONFIG, item, 1, bounds=BOUNDS)
+    # 0.1's "timeout" attribute (written on every item, pinned or not) goes too.
+    assert params["UpdateExpression"].endswith(" REMOVE #u, #p, #t")
+    names = params["ExpressionAttributeNames"]
+    assert (names["#u"], names["#p"], names["#t"]) == ("user_id", "pinned_timeout", "timeout")
+
+
+def test_touch_updates_two_numbers_only_while_the_session_is_valid():
+    bounds = ValidityBounds(now=500, used_after=500 - 3600, born_after=None)
+    params = requests.touch_session(
+        CONFIG, KEY, now=500, expires=7700, expected_version=2, bounds=bounds
+    )
+    assert params == {
         "TableName": "sessions",
         "Key": {"id": {"S": KEY}},
         "UpdateExpression": "SET #a = :now, #e = :expires",
-        "ConditionExpression": "#v = :expected",
-        "ExpressionAttributeNames": {"#a": "accessed", "#e": "expires", "#v": "version"},
+        "ConditionExpression": "#v = :expected AND #va > :used_after AND #ve > :valid_at",
+        "ExpressionAttributeNames": {
+            "#a": "accessed",
+            "#e": "expires",
+            "#v": "version",
+            "#va": "accessed",
+            "#ve": "expires",
+        },
         "ExpressionAttributeValues": {
             ":now": {"N": "500"},
             ":expires": {"N": "7700"},
             ":expected": {"N": "2"},
+            ":used_after": {"N": str(500 - 3600)},
+            ":valid_at": {"N": "500"},
         },
     }
 
 
-def test_delete():
+def test_an_emptied_session_is_deleted_only_as_read_and_while_valid():
+    assert requests.delete_emptied(CONFIG, KEY, 5, bounds=BOUNDS) == {
+        "TableName": "sessions",
+        "Key": {"id": {"S": KEY}},
+        "ConditionExpression": "#v = :expected AND #va > :used_after AND #ve > :valid_at",
+        "ExpressionAttributeNames": {"#v": "version", "#va": "accessed", "#ve": "expires"},
+        "ExpressionAttributeValues": {
+            ":expected": {"N": "5"},
+            ":used_after": {"N": str(200 - 3600)},
+            ":valid_at": {"N": "200"},
+        },
+    }
+    locked = requests.delete_emptied(CONFIG, KEY, 5, bounds=BOUNDS, lock_owner="me")
+    assert locked["ConditionExpression"].endswith(" AND #lo = :owner")
+    assert locked["ExpressionAttributeValues"][":owner"] == {"S": "me"}
+
+
+def test_log_out_deletes_unconditionally():
     assert requests.delete_session(CONFIG, KEY) == {
         "TableName": "sessions",
         "Key": {"id": {"S": KEY}},

@@ -19,7 +19,7 @@ INDEX = {
     "KeySchema": [{"AttributeName": "user_id", "KeyType": "HASH"}],
     "Projection": {
         "ProjectionType": "INCLUDE",
-        "NonKeyAttributes": ["created", "accessed", "timeout", "expires"],
+        "NonKeyAttributes": ["created", "accessed", "pinned_timeout", "expires"],
     },
 }
 

@@ -6,7 +6,8 @@
   are a Django project: they run together in a subprocess (Django is configured once per
   process), with the guide's ``python manage.py`` commands and a request to each view.
 - Commands of ours in ```sh blocks (``dynamodb-sessions ...``) run through ``cli.main`` and must
-  exit 0; ``demo`` (it serves until stopped) is left to ``tests/e2e``. An ``iam-policy``
+  exit 0; ``demo`` and ``local`` (they serve until stopped) are left to ``tests/e2e`` and
+  ``tests/cli/test_local.py``. An ``iam-policy``
   command's output must equal the ```json block that follows it. Other shell lines (``pip``,
   benchmarks) are not ours to run here.
 - The configuration reference lists every option of every configuration class with its
@@ -122,7 +123,7 @@ def test_our_commands_run(path, deployment, capsys):
             continue
         for line in commands(block, "dynamodb-sessions"):
             argv = shlex.split(line)[1:]
-            if argv[0] == "demo":
+            if argv[0] in ("demo", "local"):  # they serve until stopped: tests/e2e, tests/cli
                 continue
             out = io.StringIO()
             try:
@@ -149,6 +150,8 @@ for argv in {commands!r}:
 client = Client()
 client.get("/", secure=True)
 assert client.get("/", secure=True).content == b"visits: 2"
+assert client.get("/logout", secure=True).content == b"logged out"
+assert client.get("/", secure=True).content == b"visits: 1"
 assert client.get("/logout-everywhere", secure=True).content == b"0 session(s) ended"
 print("django sample ok")
 """
@@ -165,7 +168,11 @@ USE_TZ = True
 DJANGO_URLS = """
 from django.urls import path
 import views
-urlpatterns = [path("", views.visits), path("logout-everywhere", views.logout_everywhere)]
+urlpatterns = [
+    path("", views.visits),
+    path("logout", views.log_out),
+    path("logout-everywhere", views.logout_everywhere),
+]
 """
 
 

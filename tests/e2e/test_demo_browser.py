@@ -35,6 +35,9 @@ LAUNCH_ARGS = [
 ]
 TIMEOUT_MS = 15_000
 
+# One worker runs the whole module under pytest-xdist: the demo and the browser are started once.
+pytestmark = pytest.mark.xdist_group("browser")
+
 
 def chromium_path() -> str:
     """The Chromium binary to drive: $DYNAMODB_SESSIONS_CHROMIUM, else ``chromium`` on PATH."""

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dynamodb_sessions import SessionStore, StoreConfig
+from dynamodb_sessions import Connection, SessionStore, StoreConfig
 from faults.proxy import FaultProxy
 
 
@@ -21,8 +21,15 @@ def proxy(engine) -> Iterator[FaultProxy]:
 @pytest.fixture
 def faulty_config(config: StoreConfig, proxy: FaultProxy) -> StoreConfig:
     """The test's table, reached through ``proxy``; timeouts and retries are the defaults."""
+    defaults = Connection()
     return config.replace(
-        connection=dataclasses.replace(config.connection, endpoint_url=proxy.endpoint)
+        connection=dataclasses.replace(
+            config.connection,
+            endpoint_url=proxy.endpoint,
+            connect_timeout=defaults.connect_timeout,
+            read_timeout=defaults.read_timeout,
+            max_attempts=defaults.max_attempts,
+        )
     )
 
 

@@ -9,6 +9,8 @@ act per request, by DynamoDB operation::
     drop       forward (the engine carries the request out), then never answer: an
                "unknown outcome" write
     throttle   answer HTTP 400 ProvisionedThroughputExceededException without forwarding
+    replay     forward, then answer with the previous answer to the same operation (what a
+               connection shared by two processes does: each reads the other's answer)
     refuse     (not per request) stop listening and cut every open connection; new
                connections are refused until restore()
 
@@ -27,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-MODES = ("pass", "stall", "cut", "drop", "throttle")
+MODES = ("pass", "stall", "cut", "drop", "throttle", "replay")
 THROTTLED = json.dumps(
     {
         "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
@@ -56,6 +58,7 @@ class FaultProxy:
         self.bound = bound
         self.seen: list[tuple[str, str]] = []  # (operation, mode) of every request received
         self._rules: list[Rule] = []
+        self._answers: dict[str, bytes] = {}  # the last answer relayed, per operation
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._conns: set[socket.socket] = set()
@@ -173,7 +176,8 @@ class FaultProxy:
                     request = read_message(client, self.bound)
                 except Disconnected:
                     return
-                mode = self._mode_for(operation_of(request))
+                operation = operation_of(request)
+                mode = self._mode_for(operation)
                 if mode == "stall":
                     self._hold(client)
                     return
@@ -194,7 +198,10 @@ class FaultProxy:
                 if mode == "cut":
                     client.sendall(response[: len(response) // 2])
                     return
-                client.sendall(response)
+                with self._lock:
+                    previous = self._answers.get(operation, response)
+                    self._answers[operation] = response
+                client.sendall(previous if mode == "replay" else response)
         except (OSError, ValueError, Disconnected):  # ValueError: a socket closed by refuse()
             return
         finally:

@@ -43,7 +43,7 @@ def test_the_table_holds_the_hash_never_the_id(store):
     item = raw_item(store, sid)
     assert item is not None
     assert sid.encode() not in repr(item).encode()
-    assert set(item) == {"id", "data", "expires", "accessed", "created", "timeout", "version"}
+    assert set(item) == {"id", "data", "expires", "accessed", "created", "version"}
 
 
 def test_malformed_id_makes_no_call(store, calls):

@@ -146,3 +146,52 @@ def test_the_wait_bounds_the_time_spent_calls_included(config, call_log):
                 waiter.load(session.session_id)
         assert 1 <= calls.count("UpdateItem") <= 3
         holder_store.finish(holder)
+
+
+def test_no_lock_write_touches_a_session_past_its_idle_timeout(config, clock):
+    """The idle timeout ran out while the item's TTL (``gc_lifetime``) and a crashed request's
+    lease have not and have: the lock writes must refuse it on the idle timeout itself. Before,
+    only ``expires`` and the absolute timeout bound them: the later request took the lock of
+    the dead session and gave it back, rewriting the item."""
+    locking = config.replace(
+        timeout=60, gc_lifetime=3600, lock=LockSettings(lease=5, wait=0.2, poll=0.05)
+    )
+    with SessionStore(locking, clock=clock) as store:
+        session = store.load(None)
+        session["a"] = 1
+        store.finish(session)
+        crashed = store.load(session.session_id)  # takes the lock, never finishes
+        assert crashed.stored.lock_owner is not None
+        clock.advance(61)  # idle timeout and lease over; the item's TTL is an hour away
+        before = raw_item(store, session.session_id)
+        assert int(before["expires"]["N"]) > clock()
+        later = store.load(session.session_id)
+        assert later.is_new and later.stale_cookie
+        assert raw_item(store, session.session_id) == before
+        store.release(crashed)  # the crashed request's release is refused as well
+        assert raw_item(store, session.session_id) == before
+
+
+def test_the_lock_judges_a_pinned_timeout_on_the_item_it_took(config, clock):
+    """A timeout pinned on the session (longer or shorter than the configured one) cannot be
+    added up in a condition: the lock write lets pinned items through on the idle timeout and
+    the load judges the item the write returned. A longer pin keeps the session; a shorter one
+    has ended it, and the request does not keep its lock."""
+    locking = config.replace(
+        timeout=60, gc_lifetime=3600, lock=LockSettings(lease=5, wait=0.2, poll=0.05)
+    )
+    with SessionStore(locking, clock=clock) as store:
+        long_pin, short_pin = store.load(None), store.load(None)
+        for session, pinned in ((long_pin, 600), (short_pin, 30)):
+            session["a"] = 1
+            session.timeout = pinned
+            store.finish(session)
+        clock.advance(45)  # past the short pin, inside the configured timeout
+        gone = store.load(short_pin.session_id)
+        assert gone.is_new and gone.stale_cookie
+        assert raw_item(store, short_pin.session_id).get("lock_owner") is None
+        clock.advance(100)  # past the configured timeout, inside the long pin
+        kept = store.load(long_pin.session_id)
+        assert not kept.is_new and kept["a"] == 1 and kept.stored.lock_owner is not None
+        store.finish(kept)
+        assert raw_item(store, long_pin.session_id).get("lock_owner") is None

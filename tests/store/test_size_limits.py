@@ -34,7 +34,7 @@ def filler_for(store: SessionStore, session_id: str, spare: int) -> str:
         blob,
         now=now,
         created=now,
-        timeout=store.config.timeout,
+        timeout=None,  # the configured timeout: not stored on the item
         version=1,
         user_id=None,
         config=unlimited,

@@ -15,7 +15,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from .. import logs
 from ..codec import Codec
@@ -29,7 +29,17 @@ from ..exceptions import (
 from ..ids import is_well_formed, log_safe, new_session_id, storage_key
 from ..session import Session
 from . import lock, requests, users
-from .items import StoredState, build_item, expires_at, is_valid, parse_item, touch_due
+from .items import (
+    StoredState,
+    build_item,
+    expires_at,
+    idle_timeout,
+    is_valid,
+    own_item,
+    parse_item,
+    touch_due,
+    validity_bounds,
+)
 from .lifecycle import CookieAction, CookieUpdate, Write, cookie_update, decide
 
 # The step types live in steps.py (shared by every flow module); re-exported here.
@@ -53,6 +63,7 @@ class SaveOutcome(enum.Enum):
 
     SAVED = "saved"
     UNCHANGED = "unchanged"  # nothing differed from what was read; no data write was needed
+    DELETED = "deleted"  # the session was emptied, and so was the stored one (no key lost)
     GONE = "gone"  # the item was deleted (or expired) meanwhile; it is not brought back
 
 
@@ -93,12 +104,15 @@ def read_item(
     """Read the item of ``session_id``; ``None`` if absent. Does not judge validity.
 
     Strongly consistent unless ``consistent`` is false: every read that decides a write (the
-    re-read after a conflict, the check of an unknown outcome) must see the latest item.
+    re-read after a conflict, the check of an unknown outcome) must see the latest item. An
+    answer about another item raises (see :func:`~._core.items.own_item`).
     """
-    params = requests.get_session(config, _key(config, session_id), consistent=consistent)
-    reply = yield Call("get_item", params)
+    key = _key(config, session_id)
+    reply = yield Call("get_item", requests.get_session(config, key, consistent=consistent))
     item = reply.get("Item")
-    return parse_item(item, config.attributes) if item else None
+    if not item:
+        return None
+    return parse_item(own_item(item, key, config.attributes, "get_item"), config.attributes)
 
 
 def read_confirmed(config: StoreConfig, session_id: str, now: int) -> Flow[StoredState | None]:
@@ -184,7 +198,7 @@ def create(
     the bytes this request wrote the create succeeded; no second session is made.
     """
     data = session.to_dict()
-    timeout = session.timeout or config.timeout
+    timeout = session.timeout  # pinned on the item only if set for this session
     # A rotated session keeps its creation time, so rotating never extends the absolute timeout.
     created = now if session.created is None else session.created
     for _ in range(3):
@@ -219,72 +233,72 @@ def create(
 
 
 def save(config: StoreConfig, codec: Codec, session: Session, now: int) -> Flow[SaveOutcome]:
-    """Write a stored session's changes, conditional on the version this request read.
+    """Write a stored session's changes, conditional on the version this request read and on
+    the item still being valid now (an expired session is never brought back: ``GONE``).
 
-    On a conflict the item is read again and only this request's own changes (keys set, keys
-    deleted, a clear) are applied to the fresh copy, so concurrent requests that change
-    different keys never lose each other's updates. Bounded by ``max_conflict_retries``; from
-    the second retry on it first sleeps a random, growing while (:func:`conflict_backoff`).
+    A session emptied by this request is deleted, under the same conditions. On a conflict
+    the item is read again and only this request's own changes (keys set, keys deleted, a
+    clear) are applied to the fresh copy, so concurrent requests that change different keys
+    never lose each other's updates; an emptied session is deleted only if the merged result
+    is still empty, else the merged result is saved. Bounded by ``max_conflict_retries``;
+    from the second retry on it first sleeps a random, growing while (:func:`conflict_backoff`).
     """
     state = session.stored
     if state is None:
         yield from create(config, codec, session, now)
         return SaveOutcome.SAVED
+    key = _key(config, session.session_id)
     data = session.to_dict()
-    changes = diff(
-        _decode_or_empty(codec, state.raw, _key(config, session.session_id)), data, session.cleared
-    )
-    timeout = session.timeout or config.timeout
+    changes = diff(_decode_or_empty(codec, state.raw, key), data, session.cleared)
     # An unchanged session is not rewritten, unless its data is under a retired key (then the
     # refresh re-encrypts it, so old keys fall out of use).
     if (
-        not changes
-        and timeout == state.timeout
+        data
+        and not changes
+        and session.timeout == state.timeout
         and session.user_id == state.user_id
         and codec.is_current(state.raw)
     ):
         if touch_due(state, now, config):
-            yield from touch(config, session, now)
-        else:
-            yield from release(config, session)
+            touched = yield from touch(config, session, now)
+            return SaveOutcome.GONE if touched is SaveOutcome.GONE else SaveOutcome.UNCHANGED
+        yield from release(config, session)
         return SaveOutcome.UNCHANGED
+    return (yield from _write(config, codec, session, now, data, changes))
+
+
+def _write(
+    config: StoreConfig,
+    codec: Codec,
+    session: Session,
+    now: int,
+    data: dict[str, Any],
+    changes: Changes,
+) -> Flow[SaveOutcome]:
+    """The conditional write of :func:`save` (a delete when ``data`` is empty), merged and
+    retried after a conflict."""
+    state = session.stored
+    assert state is not None  # save() wrote a new session with create()
     key = _key(config, session.session_id)
     owner = _held_lock(config, state)
     merged = False
     user_before = state.user_id
     for attempt in range(config.max_conflict_retries + 1):
-        blob = codec.encode(data, item_key=key)
-        item = build_item(
-            key,
-            blob,
-            now=now,
-            created=state.created,
-            timeout=timeout,
-            version=state.version + 1,
-            user_id=session.user_id,
-            config=config,
-        )
-        # In lock mode the write also releases the lock, and only while this request holds it.
-        params = requests.save_session(config, item, state.version, lock_owner=owner)
-        reply = yield Call("update_item", params, _CONFLICT)
-        if not isinstance(reply, Failed):
-            _saved(session, parse_item(item, config.attributes), data, merged)
+        landed, blob = yield from _attempt(config, codec, session, state, data, now, owner)
+        if landed is not None:
+            _saved(session, landed or None, data, merged)
+            if not landed:
+                return SaveOutcome.DELETED
             yield from _confirm_login(config, session, user_before, now)
             return SaveOutcome.SAVED
         if attempt == config.max_conflict_retries:
             break
-        if config.lock is None:
-            if attempt:
-                # Writers that keep colliding on one item would otherwise retry in lockstep,
-                # and some would lose every round; random waits spread them out.
-                yield Sleep(conflict_backoff(attempt))
-            fresh = yield from read_item(config, session.session_id)
-        else:
+        if config.lock is not None:
             # The lease ran out and another request took the lock (or this session was never
-            # locked): wait for the lock again, which also reads the item afresh.
+            # locked): the re-read waits for the lock again, as this new owner if need be.
             owner = owner or lock.new_owner()
-            fresh = yield from lock.acquire(config, session.session_id, now, owner)
-        if fresh is not None and _is_own_write(fresh, blob, state.version + 1):
+        fresh = yield from _reread(config, session.session_id, now, owner, attempt)
+        if fresh is not None and blob is not None and _is_own_write(fresh, blob, state.version + 1):
             # This very write landed but its answer was lost (a timeout after sending), and
             # botocore's re-send failed its condition on it: saved once, nothing lost.
             if owner is not None and fresh.lock_owner == owner:  # re-taken just now: let go
@@ -295,7 +309,7 @@ def save(config: StoreConfig, codec: Codec, session: Session, now: int) -> Flow[
         if fresh is None or not is_valid(fresh, now, config):
             if fresh is not None and owner is not None and fresh.lock_owner == owner:
                 yield from lock.release(config, session.session_id, owner)
-            session.stored = None
+            _ended(session, expired=fresh is not None)
             return SaveOutcome.GONE
         state = fresh
         data = changes.apply(_decode_or_empty(codec, fresh.raw, key))
@@ -307,6 +321,56 @@ def save(config: StoreConfig, codec: Codec, session: Session, now: int) -> Flow[
         f"session {log_safe(session.session_id)} changed under {config.max_conflict_retries + 1} "
         "attempts to save it"
     )
+
+
+def _attempt(
+    config: StoreConfig,
+    codec: Codec,
+    session: Session,
+    state: StoredState,
+    data: dict[str, Any],
+    now: int,
+    owner: str | None,
+) -> Flow[tuple[StoredState | Literal[False] | None, bytes | None]]:
+    """One conditional write of ``data`` over the item read as ``state``: an update, or a
+    delete when ``data`` is empty. Returns what is stored now (``False``: nothing, it was
+    deleted; ``None``: the condition failed) and the blob it sent, if any."""
+    key = _key(config, session.session_id)
+    bounds = validity_bounds(state, now, config)
+    if not data:
+        params = requests.delete_emptied(
+            config, key, state.version, bounds=bounds, lock_owner=owner
+        )
+        reply = yield Call("delete_item", params, _CONFLICT)
+        return (None if isinstance(reply, Failed) else False), None
+    blob = codec.encode(data, item_key=key)
+    item = build_item(
+        key,
+        blob,
+        now=now,
+        created=state.created,
+        timeout=session.timeout,
+        version=state.version + 1,
+        user_id=session.user_id,
+        config=config,
+    )
+    # In lock mode the write also releases the lock, and only while this request holds it.
+    params = requests.save_session(config, item, state.version, bounds=bounds, lock_owner=owner)
+    reply = yield Call("update_item", params, _CONFLICT)
+    return (None if isinstance(reply, Failed) else parse_item(item, config.attributes)), blob
+
+
+def _reread(
+    config: StoreConfig, session_id: str, now: int, owner: str | None, attempt: int
+) -> Flow[StoredState | None]:
+    """Read the item again after a conflicted write (in lock mode, taking the lock)."""
+    if owner is not None:
+        return (yield from lock.acquire(config, session_id, now, owner))
+    if attempt:
+        # Writers that keep colliding on one item would otherwise retry in lockstep,
+        # and some would lose every round; random waits spread them out.
+        yield Sleep(conflict_backoff(attempt))
+    return (yield from read_item(config, session_id))
 
 
 CONFLICT_BACKOFF_BASE = 0.01
@@ -323,29 +387,41 @@ def conflict_backoff(attempt: int) -> float:
     return _jitter() * min(CONFLICT_BACKOFF_CAP, CONFLICT_BACKOFF_BASE * 2.0**attempt)
 
 
-def touch(config: StoreConfig, session: Session, now: int) -> Flow[None]:
+def touch(config: StoreConfig, session: Session, now: int) -> Flow[SaveOutcome]:
     """Record activity on an unmodified session without rewriting its data.
 
-    A conflict means another request wrote the item meanwhile (refreshing it) or deleted it;
-    either way there is nothing left to do.
+    Conditional on the version read and on the item still being valid now. A failed
+    condition means another request wrote the item meanwhile (refreshing it), or deleted it:
+    nothing left to do (``UNCHANGED``); or that the session expired since it was read: it
+    stays expired and this session ends (``GONE``; a new one starts on the next request).
     """
     state = session.stored
     if state is None:
-        return
+        return SaveOutcome.UNCHANGED
     owner = _held_lock(config, state)
     params = requests.touch_session(
         config,
         _key(config, session.session_id),
         now=now,
-        expires=expires_at(now, state.timeout, config),
+        expires=expires_at(now, idle_timeout(state.timeout, config), config),
         expected_version=state.version,
+        bounds=validity_bounds(state, now, config),
         lock_owner=owner,
     )
     reply = yield Call("update_item", params, _CONFLICT)
     if not isinstance(reply, Failed):
         session.stored = _touched(state, now, config)
-    elif owner is not None:
+        return SaveOutcome.SAVED
+    if owner is not None:
         yield from release(config, session)  # a no-op unless this request still holds it
+    if is_valid(state, now, config):
+        return SaveOutcome.UNCHANGED  # what was read is valid now: others wrote, not expiry
+    # Expired as read; but another request may have refreshed it meanwhile: ask the item.
+    fresh = yield from _read_if_intact(config, session.session_id)
+    if fresh is not None and is_valid(fresh, now, config):
+        return SaveOutcome.UNCHANGED
+    _ended(session, expired=fresh is not None)
+    return SaveOutcome.GONE
 
 
 def release(config: StoreConfig, session: Session) -> Flow[None]:
@@ -353,6 +429,8 @@ def release(config: StoreConfig, session: Session) -> Flow[None]:
 
     Conditional on the owner, so a lock taken over after this request's lease ran out stays.
     """
+    if not session.is_loaded:  # never loaded (or the load failed): nothing is held
+        return
     state = session.stored
     owner = None if state is None else _held_lock(config, state)
     if state is None or owner is None:
@@ -400,24 +478,21 @@ def finish(
     cookie = plan.cookie
     if plan.write is Write.CREATE:
         yield from create(config, codec, session, now)
-    elif plan.write is Write.SAVE:
-        if (yield from save(config, codec, session, now)) is SaveOutcome.GONE:
-            # The item was revoked, deleted or rotated away meanwhile. Keep the cookie rather
-            # than delete it: a concurrent rotation (log-in) may just have set a new one, which
-            # a deletion here could overwrite; a dead cookie is replaced on its next request.
-            cookie = CookieAction.KEEP
+    elif plan.write in (Write.SAVE, Write.DELETE):
+        # An emptied session is a conditional delete inside save(): a merge with a concurrent
+        # writer's keys may leave data to save after all, and then the cookie stays.
+        cookie = _cookie_after(session, (yield from save(config, codec, session, now)))
     elif plan.write is Write.TOUCH:
         stored = session.stored
         if stored is not None and not codec.is_current(stored.raw):
             # Under a retired encryption key: the refresh rewrites it under the newest one.
-            yield from save(config, codec, session, now)
+            outcome = yield from save(config, codec, session, now)
         else:
-            yield from touch(config, session, now)
+            outcome = yield from touch(config, session, now)
+        if outcome is SaveOutcome.GONE:
+            cookie = _cookie_after(session, outcome)
     elif plan.write is Write.RELEASE:
         yield from release(config, session)
-    elif plan.write is Write.DELETE:
-        yield from delete(config, session.session_id)
-        session.stored = None
     yield from _retire(config, session, plan.retire)
     return cookie_update(session, cookie, config)
 
@@ -463,12 +538,40 @@ def _confirm_login(
         raise
 
 
+def _cookie_after(session: Session, outcome: SaveOutcome) -> CookieAction:
+    """What the cookie does after a save ended with ``outcome``."""
+    if outcome is SaveOutcome.DELETED:
+        return CookieAction.DELETE
+    if outcome is SaveOutcome.GONE:
+        # Expired: the session is over, its cookie goes (a new session starts on the next
+        # request). Deleted or rotated away meanwhile: keep the cookie rather than delete it,
+        # since a concurrent rotation (log-in) may just have set a new one, which a deletion
+        # here could overwrite; a dead cookie is replaced on its next request.
+        return CookieAction.DELETE if session.stale_cookie else CookieAction.KEEP
+    return CookieAction.SET
+
+
+def _ended(session: Session, *, expired: bool) -> None:
+    """Turn ``session`` into a new empty one: its stored item was deleted or expired under it,
+    and nothing of it may be written back (under its id or, with its data, under another)."""
+    dict.clear(session)
+    session.session_id = new_session_id()
+    session.stored = None
+    session.created = None
+    session.timeout = None
+    session.user_id = None
+    session.cleared = session.modified = False
+    session.stale_cookie = expired
+
+
 def _key(config: StoreConfig, session_id: str) -> str:
     return storage_key(session_id, config.key_prefix)
 
 
-def _saved(session: Session, stored: StoredState, data: dict[str, Any], merged: bool) -> None:
-    """Record a successful save of ``data`` as ``stored``."""
+def _saved(
+    session: Session, stored: StoredState | None, data: dict[str, Any], merged: bool
+) -> None:
+    """Record a successful save of ``data`` as ``stored`` (``None``: emptied and deleted)."""
     session.stored = stored
     if merged:
         # The session now holds what was written, other requests' keys included, so that a
@@ -499,9 +602,8 @@ def _decode_or_empty(codec: Codec, raw: bytes, key: str) -> dict[str, Any]:
 
 
 def _touched(state: StoredState, now: int, config: StoreConfig) -> StoredState:
-    return dataclasses.replace(
-        state, accessed=now, expires=expires_at(now, state.timeout, config), lock_owner=None
-    )
+    expires = expires_at(now, idle_timeout(state.timeout, config), config)
+    return dataclasses.replace(state, accessed=now, expires=expires, lock_owner=None)
 
 
 def _held_lock(config: StoreConfig, state: StoredState) -> str | None:

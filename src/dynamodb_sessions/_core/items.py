@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import Attributes, StoreConfig
-from ..exceptions import CorruptSessionError, SessionTooLargeError
+from ..exceptions import BackendUnavailableError, CorruptSessionError, SessionTooLargeError
 
 Item = dict[str, dict[str, Any]]
 """A DynamoDB item in wire format: ``{"id": {"S": "..."}, "version": {"N": "3"}, ...}``."""
@@ -17,17 +18,24 @@ class StoredState:
     """What a load read about a stored session, besides its data.
 
     ``raw`` is the stored ``data`` blob as read: a save decodes it again to learn which keys this
-    request changed, so a read-only request never pays for that.
+    request changed, so a read-only request never pays for that. ``timeout`` is the idle timeout
+    pinned on this one session (Django's ``set_expiry(n)``), or ``None``: then the configured
+    timeout is in force, whatever it was when the item was written (:func:`idle_timeout`).
     """
 
     version: int
     created: int
     accessed: int
-    timeout: int
+    timeout: int | None
     expires: int
     raw: bytes
     user_id: str | None = None
     lock_owner: str | None = None  # lock mode: the lease this request holds on the item
+
+
+def idle_timeout(pinned: int | None, config: StoreConfig) -> int:
+    """The idle timeout in force: the one pinned on the session, else the configured one."""
+    return config.timeout if pinned is None else pinned
 
 
 def expires_at(now: int, timeout: int, config: StoreConfig) -> int:
@@ -38,16 +46,57 @@ def expires_at(now: int, timeout: int, config: StoreConfig) -> int:
 def is_valid(state: StoredState, now: float, config: StoreConfig) -> bool:
     """Tell whether a stored session may still be used at ``now``.
 
-    Checked on every read: DynamoDB's TTL deletes expired items late (often days late).
+    Checked on every read: DynamoDB's TTL deletes expired items late (often days late). Every
+    write repeats the same test in its condition (:func:`validity_bounds`), so a session that
+    expires between a request's read and its write is never brought back.
     """
-    if now >= state.accessed + state.timeout or now >= state.expires:
+    if now >= state.accessed + idle_timeout(state.timeout, config) or now >= state.expires:
         return False
     return config.absolute_timeout is None or now < state.created + config.absolute_timeout
 
 
+@dataclass(frozen=True)
+class ValidityBounds:
+    """:func:`is_valid` as bounds a condition expression can test (it has no arithmetic):
+    the item is valid at ``now`` iff ``accessed > used_after``, ``expires > now`` and, with
+    an absolute timeout, ``created > born_after``."""
+
+    now: int
+    used_after: int
+    born_after: int | None
+
+
+def validity_bounds(state: StoredState, now: int, config: StoreConfig) -> ValidityBounds:
+    """The bounds of a write conditional on the item read as ``state`` being valid at ``now``.
+
+    The idle timeout is the one ``state`` says is in force: the write is also conditional on
+    the version read, and no write that keeps the version changes the pinned timeout.
+    """
+    return _bounds(now, idle_timeout(state.timeout, config), config)
+
+
+def unread_bounds(now: float, config: StoreConfig) -> ValidityBounds:
+    """The bounds of a write that has not read the item (the lock's): with the configured idle
+    timeout, which binds only items that pin none (``requests._valid_condition``).
+
+    ``now`` may have a fraction: the bounds take its whole second, which is exact since the
+    attributes they bound are whole seconds (``a > x`` iff ``a > floor(x)`` for a whole ``a``).
+    """
+    return _bounds(math.floor(now), config.timeout, config)
+
+
+def _bounds(now: int, timeout: int, config: StoreConfig) -> ValidityBounds:
+    absolute = config.absolute_timeout
+    return ValidityBounds(
+        now=now,
+        used_after=now - timeout,
+        born_after=None if absolute is None else now - absolute,
+    )
+
+
 def touch_due(state: StoredState, now: int, config: StoreConfig) -> bool:
     """Tell whether enough of the idle timeout has passed to refresh an unmodified session."""
-    return now - state.accessed >= config.touch_after * state.timeout
+    return now - state.accessed >= config.touch_after * idle_timeout(state.timeout, config)
 
 
 def build_item(
@@ -56,22 +105,27 @@ def build_item(
     *,
     now: int,
     created: int,
-    timeout: int,
+    timeout: int | None,
     version: int,
     user_id: str | None,
     config: StoreConfig,
 ) -> Item:
-    """Return the full item for a session written at ``now``, checking DynamoDB's size limit."""
+    """Return the full item for a session written at ``now``, checking DynamoDB's size limit.
+
+    ``timeout`` is stored only when pinned on this session (``None``: the configured one), so
+    a change of the configured timeout applies to stored sessions on their next read.
+    """
     names = config.attributes
     item: Item = {
         names.key: {"S": key},
         names.data: {"B": blob},
-        names.expires: {"N": str(expires_at(now, timeout, config))},
+        names.expires: {"N": str(expires_at(now, idle_timeout(timeout, config), config))},
         names.accessed: {"N": str(now)},
         names.created: {"N": str(created)},
-        names.timeout: {"N": str(timeout)},
         names.version: {"N": str(version)},
     }
+    if timeout is not None:
+        item[names.pinned_timeout] = {"N": str(timeout)}
     if user_id is not None:
         item[names.user] = {"S": user_id}
     size = item_size(item) + lock_reserve(config)
@@ -102,15 +156,20 @@ def lock_reserve(config: StoreConfig) -> int:
 
 
 def parse_item(item: Item, names: Attributes) -> StoredState:
-    """Read a stored item; raise :class:`CorruptSessionError` if it lacks what a session needs."""
+    """Read a stored item; raise :class:`CorruptSessionError` if it lacks what a session needs.
+
+    The ``timeout`` attribute of items written by 0.1 (which stored the timeout then in force
+    on every item, pinned or not) is ignored: the configured timeout applies to them.
+    """
     try:
         user = item.get(names.user)
         owner = item.get(names.lock_owner)
+        pinned = item.get(names.pinned_timeout)
         return StoredState(
             version=int(item[names.version]["N"]),
             created=int(item[names.created]["N"]),
             accessed=int(item[names.accessed]["N"]),
-            timeout=int(item[names.timeout]["N"]),
+            timeout=None if pinned is None else int(pinned["N"]),
             expires=int(item[names.expires]["N"]),
             raw=bytes(item[names.data]["B"]),
             user_id=user["S"] if user else None,
@@ -118,6 +177,29 @@ def parse_item(item: Item, names: Attributes) -> StoredState:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptSessionError(f"stored item is missing or has a bad attribute: {exc}") from exc
+
+
+FOREIGN_ITEM = "ForeignItem"
+"""The error code of an answer that carries another item than the one asked for."""
+
+
+def own_item(item: Item, key: str, names: Attributes, operation: str) -> Item:
+    """Return ``item``, the answer to a request about the item of ``key``, if it is that item.
+
+    An answer about another item is a fault, never data: it was meant for another request (a
+    connection shared by two processes after a fork, a confused proxy), and reading it would
+    hand this user another user's session. It raises :class:`BackendUnavailableError` (code
+    ``ForeignItem``): a retry, on connections of this process, can cure it.
+    """
+    found = item.get(names.key)
+    if not isinstance(found, dict) or found.get("S") != key:
+        raise BackendUnavailableError(
+            "DynamoDB answered with another item than the one asked for (a connection shared "
+            "by two processes?); the answer was discarded",
+            code=FOREIGN_ITEM,
+            operation=operation,
+        )
+    return item
 
 
 def item_size(item: Item) -> int:

@@ -4,12 +4,15 @@ every adapter (WSGI, Flask, ASGI, Django) only carries the decision out.
 ::
 
     session never touched (still deferred) ......... nothing, cookie untouched
+    its deferred load failed ....................... nothing, cookie untouched
     the request failed (raised, or answered 5xx) ... nothing, cookie untouched
                         (lock mode, lock held) ..... RELEASE the lock only
     new, modified or forced, has data .............. CREATE, set cookie
     new, nothing to store .......................... nothing; delete a stale cookie
     stored, modified, has data ..................... SAVE (merged on conflict), set cookie
-    stored, modified, now empty .................... DELETE, delete cookie
+    stored, modified, now empty .................... DELETE if still as read (else merged:
+                                                     delete if still empty, else SAVE, set
+                                                     cookie), delete cookie
     stored, unmodified, forced or refresh due ...... TOUCH, set cookie (slides its Max-Age)
                         (``refresh`` off: reads never refresh; only ``always_save`` does)
     stored, unmodified, refresh not due ............ nothing, cookie untouched
@@ -19,8 +22,11 @@ A failed request writes nothing, as with Django: the changes of a view that set
 ``balance="debited"`` and then failed are not the user's new state, and a cookieless visitor who
 got an error page gets no item. :func:`request_failed` tells a failed request by its status.
 
-A new ``user_id`` or ``timeout`` counts as a modification. In lock mode SAVE and TOUCH release
-the lock in the same write, and DELETE removes it with the item.
+A new ``user_id`` or ``timeout`` counts as a modification. Every SAVE, TOUCH and DELETE is
+conditional on the version read and on the session still being valid when it is written: one
+that expired meanwhile stays expired, and its cookie is deleted. In lock mode SAVE and TOUCH
+release the lock in the same write, and DELETE removes it with the item. Log-out (``flush``)
+deletes the old item unconditionally, as a retired id.
 
 Items a rotation or flush replaced (``retired_ids``) are deleted after the write, so a request
 that fails half way leaves the old session usable rather than losing it.
@@ -104,7 +110,7 @@ def decide(
     answered with a server error (:func:`request_failed`): nothing is written and the cookie is
     left alone; in lock mode the lock is given back.
     """
-    if not session.is_loaded:
+    if not session.is_loaded:  # never used, or its load failed: nothing to decide from
         return Plan(Write.NONE, (), CookieAction.KEEP)
     if failed:
         read = session.stored
@@ -121,7 +127,7 @@ def decide(
     if (
         session.modified
         or session.user_id != stored.user_id
-        or (session.timeout or config.timeout) != stored.timeout
+        or session.timeout != stored.timeout  # pinned (or unpinned) for this session
     ):
         if has_data:
             return Plan(Write.SAVE, retire, CookieAction.SET)

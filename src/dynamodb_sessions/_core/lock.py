@@ -35,7 +35,7 @@ from ..config import LockSettings, StoreConfig
 from ..exceptions import SessionLockError
 from ..ids import log_safe, storage_key
 from . import requests
-from .items import StoredState, is_valid, parse_item
+from .items import StoredState, is_valid, own_item, parse_item
 from .steps import Call, Failed, Flow, Now, Sleep
 
 _CONFLICT = frozenset({requests.CONDITION_FAILED})
@@ -80,6 +80,7 @@ def acquire(config: StoreConfig, session_id: str, now: int, owner: str) -> Flow[
     """
     lock = settings(config)
     key = storage_key(session_id, config.key_prefix)
+    names = config.attributes
     clock = max(float(now), (yield Now()))
     started = clock
     deadline = started + lock.wait
@@ -87,13 +88,15 @@ def acquire(config: StoreConfig, session_id: str, now: int, owner: str) -> Flow[
         params = requests.acquire_lock(config, key, owner=owner, now=clock, lease=lock.lease)
         reply = yield Call("update_item", params, _CONFLICT)
         if not isinstance(reply, Failed):
-            return parse_item(reply["Attributes"], config.attributes)
+            # The condition bound the idle timeout only for items on the configured one: a
+            # timeout pinned on the item is judged here (the caller drops an expired state).
+            return parse_item(own_item(reply["Attributes"], key, names, "update_item"), names)
         # Held by someone else, expired, or absent: only a read tells which. Strongly
         # consistent whatever the configuration: a stale "absent" would end the session.
         current = yield Call("get_item", requests.get_session(config, key, consistent=True))
         if "Item" not in current:
             return None
-        state = parse_item(current["Item"], config.attributes)
+        state = parse_item(own_item(current["Item"], key, names, "get_item"), names)
         clock = max(clock, (yield Now()))
         if not is_valid(state, clock, config):
             return state  # an expired session is not worth waiting for: the caller drops it

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import StoreConfig
-from .items import Item
+from .items import Item, ValidityBounds, unread_bounds
 
 Params = dict[str, Any]
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -33,13 +33,20 @@ def create_session(config: StoreConfig, item: Item) -> Params:
 
 
 def save_session(
-    config: StoreConfig, item: Item, expected_version: int, *, lock_owner: str | None = None
+    config: StoreConfig,
+    item: Item,
+    expected_version: int,
+    *,
+    bounds: ValidityBounds,
+    lock_owner: str | None = None,
 ) -> Params:
-    """UpdateItem that writes a session's attributes only if it still has ``expected_version``.
+    """UpdateItem that writes a session's attributes only if it still has ``expected_version``
+    and is still valid (``bounds``): a session that expired since it was read stays expired.
 
-    An update rather than a put, so attributes that others keep on the item survive. With
-    ``lock_owner`` (lock mode) the write also releases that lock, and only happens while this
-    request still holds it.
+    An update rather than a put, so attributes that others keep on the item survive. It removes
+    the user and the pinned timeout when the item carries none, and the ``timeout`` attribute of
+    0.1 (never read any more). With ``lock_owner`` (lock mode) the write also releases that
+    lock, and only happens while this request still holds it.
     """
     names = config.attributes
     written = [name for name in item if name != names.key]
@@ -47,21 +54,20 @@ def save_session(
     assignments = ", ".join(f"#a{i} = :a{i}" for i in range(len(written)))
     expression = f"SET {assignments}"
     removed = []
-    if names.user not in item:
-        placeholders["#u"] = names.user
-        removed.append("#u")
+    for tag, name in (("#u", names.user), ("#p", names.pinned_timeout), ("#t", names.timeout)):
+        if name not in item:
+            placeholders[tag] = name
+            removed.append(tag)
+    values = {f":a{i}": item[name] for i, name in enumerate(written)}
     condition = "#v = :expected"
-    values = {
-        **{f":a{i}": item[name] for i, name in enumerate(written)},
-        ":expected": {"N": str(expected_version)},
-    }
+    values[":expected"] = {"N": str(expected_version)}
+    condition += _valid_condition(config, bounds, placeholders, values)
     if lock_owner is not None:
         placeholders.update(_lock_names(config))
         removed += ["#lo", "#lx"]
         condition += " AND #lo = :owner"
         values[":owner"] = {"S": lock_owner}
-    if removed:
-        expression += " REMOVE " + ", ".join(removed)
+    expression += " REMOVE " + ", ".join(removed)
     return {
         "TableName": config.table,
         "Key": {names.key: item[names.key]},
@@ -79,30 +85,31 @@ def touch_session(
     now: int,
     expires: int,
     expected_version: int,
+    bounds: ValidityBounds,
     lock_owner: str | None = None,
 ) -> Params:
     """UpdateItem that records activity and pushes the TTL back, without rewriting the data.
 
-    Conditional on the version read: if another request saved meanwhile it refreshed the
-    item itself, and a deleted session must not come back. With ``lock_owner`` (lock mode) it
-    also releases that lock, and only while this request still holds it.
+    Conditional on the version read (if another request saved meanwhile it refreshed the item
+    itself, and a deleted session must not come back) and on the item still being valid
+    (``bounds``: an expired session must not come back either). With ``lock_owner`` (lock
+    mode) it also releases that lock, and only while this request still holds it.
     """
     names = config.attributes
+    placeholders = {"#a": names.accessed, "#e": names.expires, "#v": names.version}
+    values = {
+        ":now": {"N": str(now)},
+        ":expires": {"N": str(expires)},
+        ":expected": {"N": str(expected_version)},
+    }
+    condition = "#v = :expected" + _valid_condition(config, bounds, placeholders, values)
     params: Params = {
         "TableName": config.table,
         "Key": {names.key: {"S": key}},
         "UpdateExpression": "SET #a = :now, #e = :expires",
-        "ConditionExpression": "#v = :expected",
-        "ExpressionAttributeNames": {
-            "#a": names.accessed,
-            "#e": names.expires,
-            "#v": names.version,
-        },
-        "ExpressionAttributeValues": {
-            ":now": {"N": str(now)},
-            ":expires": {"N": str(expires)},
-            ":expected": {"N": str(expected_version)},
-        },
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": placeholders,
+        "ExpressionAttributeValues": values,
     }
     if lock_owner is not None:
         params["UpdateExpression"] += " REMOVE #lo, #lx"
@@ -112,35 +119,98 @@ def touch_session(
     return params
 
 
+def delete_emptied(
+    config: StoreConfig,
+    key: str,
+    expected_version: int,
+    *,
+    bounds: ValidityBounds,
+    lock_owner: str | None = None,
+) -> Params:
+    """DeleteItem of a session its request emptied, only if it still has ``expected_version``
+    and is still valid: a key another request saved meanwhile is never erased with it (the
+    caller merges and tries again), and an expired item is left to expire.
+
+    With ``lock_owner`` (lock mode) only while this request still holds the lock.
+    """
+    names = config.attributes
+    placeholders = {"#v": names.version}
+    values: dict[str, Any] = {":expected": {"N": str(expected_version)}}
+    condition = "#v = :expected" + _valid_condition(config, bounds, placeholders, values)
+    if lock_owner is not None:
+        placeholders["#lo"] = names.lock_owner
+        condition += " AND #lo = :owner"
+        values[":owner"] = {"S": lock_owner}
+    return {
+        "TableName": config.table,
+        "Key": {names.key: {"S": key}},
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": placeholders,
+        "ExpressionAttributeValues": values,
+    }
+
+
+def _valid_condition(
+    config: StoreConfig,
+    bounds: ValidityBounds,
+    names: dict[str, str],
+    values: dict[str, Any],
+    *,
+    timeout_read: bool = True,
+) -> str:
+    """The condition that the item is still valid at ``bounds.now`` (``items.is_valid``),
+    adding its placeholders to ``names`` and ``values``.
+
+    Without ``timeout_read`` the write has not read the item, so it cannot know a timeout
+    pinned on it, and a condition cannot add one to ``accessed``: ``bounds`` then hold the
+    configured timeout, which binds only items without a pinned one; the caller judges pinned
+    items on what the write returns (:func:`acquire_lock`).
+    """
+    attributes = config.attributes
+    names.update({"#va": attributes.accessed, "#ve": attributes.expires})
+    values.update(
+        {":used_after": {"N": str(bounds.used_after)}, ":valid_at": {"N": str(bounds.now)}}
+    )
+    idle = "#va > :used_after"
+    if not timeout_read:
+        names["#vp"] = attributes.pinned_timeout
+        idle = f"(attribute_exists(#vp) OR {idle})"
+    condition = f" AND {idle} AND #ve > :valid_at"
+    if bounds.born_after is not None:
+        names["#vc"] = attributes.created
+        values[":born_after"] = {"N": str(bounds.born_after)}
+        condition += " AND #vc > :born_after"
+    return condition
+
+
 def acquire_lock(config: StoreConfig, key: str, *, owner: str, now: float, lease: int) -> Params:
     """UpdateItem taking a session's lease lock and returning the whole item (one call).
 
-    It succeeds only on an existing item that is still valid at ``now`` (its ``expires`` and
-    the absolute timeout; the idle timeout, which DynamoDB cannot add up, is judged on the
-    item returned) and that nobody holds, whose lease has run out (a crashed holder), or that
-    ``owner`` already holds. It never creates an item. Times are epoch seconds to the
-    millisecond, so the lease lasts ``lease`` seconds exactly.
+    It succeeds only on an existing item that is still valid at ``now`` (its ``expires``, the
+    absolute timeout and, for an item on the configured idle timeout, that one; a timeout pinned
+    on the item, which DynamoDB cannot add up, is judged on the item returned) and that nobody
+    holds, whose lease has run out (a crashed holder), or that ``owner`` already holds. It never
+    creates an item. The lease is in epoch seconds to the millisecond, so it lasts ``lease``
+    seconds exactly.
     """
     names = config.attributes
     at = _millis(now)
-    condition = "attribute_exists(#k) AND #e > :now"
-    values = {
+    placeholders = {"#k": names.key, **_lock_names(config)}
+    values: dict[str, Any] = {
         ":owner": {"S": owner},
         ":until": {"N": _seconds(at + lease * 1000)},
         ":now": {"N": _seconds(at)},
     }
-    extra_names = {"#e": names.expires}
-    if config.absolute_timeout is not None:
-        condition += " AND #c > :born"
-        extra_names["#c"] = names.created
-        values[":born"] = {"N": _seconds(at - config.absolute_timeout * 1000)}
+    condition = "attribute_exists(#k)" + _valid_condition(
+        config, unread_bounds(now, config), placeholders, values, timeout_read=False
+    )
     condition += " AND (attribute_not_exists(#lo) OR #lx <= :now OR #lo = :owner)"
     return {
         "TableName": config.table,
         "Key": {names.key: {"S": key}},
         "UpdateExpression": "SET #lo = :owner, #lx = :until",
         "ConditionExpression": condition,
-        "ExpressionAttributeNames": {"#k": names.key, **extra_names, **_lock_names(config)},
+        "ExpressionAttributeNames": placeholders,
         "ExpressionAttributeValues": values,
         "ReturnValues": "ALL_NEW",
     }
@@ -148,28 +218,27 @@ def acquire_lock(config: StoreConfig, key: str, *, owner: str, now: float, lease
 
 def release_lock(config: StoreConfig, key: str, owner: str, *, now: float) -> Params:
     """UpdateItem dropping ``owner``'s lock; it fails (and changes nothing) on anyone else's,
-    and on an item no longer valid at ``now`` (``expires``, absolute timeout)."""
+    and on an item no longer valid at ``now`` (``expires``, the absolute timeout and, for an
+    item on the configured idle timeout, that one: an expired item is left to expire)."""
     names = config.attributes
-    at = _millis(now)
-    condition = "#lo = :owner AND #e > :now"
-    extra_names = {"#e": names.expires}
-    values = {":owner": {"S": owner}, ":now": {"N": _seconds(at)}}
-    if config.absolute_timeout is not None:
-        condition += " AND #c > :born"
-        extra_names["#c"] = names.created
-        values[":born"] = {"N": _seconds(at - config.absolute_timeout * 1000)}
+    placeholders = _lock_names(config)
+    values: dict[str, Any] = {":owner": {"S": owner}}
+    condition = "#lo = :owner" + _valid_condition(
+        config, unread_bounds(now, config), placeholders, values, timeout_read=False
+    )
     return {
         "TableName": config.table,
         "Key": {names.key: {"S": key}},
         "UpdateExpression": "REMOVE #lo, #lx",
         "ConditionExpression": condition,
-        "ExpressionAttributeNames": {**_lock_names(config), **extra_names},
+        "ExpressionAttributeNames": placeholders,
         "ExpressionAttributeValues": values,
     }
 
 
 def delete_session(config: StoreConfig, key: str) -> Params:
-    """DeleteItem for one session item (deleting an absent item is not an error)."""
+    """DeleteItem for one session item, unconditional (deleting an absent item is not an error):
+    for log-out (flush) and the items a rotation retired, which must go whatever happened."""
     return {"TableName": config.table, "Key": {config.attributes.key: {"S": key}}}
 
 
@@ -344,7 +413,12 @@ def user_index(config: StoreConfig, name: str, throughput: dict[str, int] | None
         "KeySchema": [{"AttributeName": names.user, "KeyType": "HASH"}],
         "Projection": {
             "ProjectionType": "INCLUDE",
-            "NonKeyAttributes": [names.created, names.accessed, names.timeout, names.expires],
+            "NonKeyAttributes": [
+                names.created,
+                names.accessed,
+                names.pinned_timeout,
+                names.expires,
+            ],
         },
     }
     if throughput is not None:

@@ -33,7 +33,7 @@ from .. import logs
 from ..config import StoreConfig
 from ..exceptions import ConfigurationError, SessionRevokedError
 from . import requests
-from .items import Item, expires_at
+from .items import Item, expires_at, idle_timeout
 from .steps import Call, Failed, Flow, Now, Sleep
 
 REVOKE_HOLD = 30.0  # a revocation refuses log-ins while it runs, for this long per step at most
@@ -162,11 +162,12 @@ def _user_session(item: Item, config: StoreConfig, now: int) -> UserSession:
         return int(value["N"]) if value else None
 
     created, accessed = number(names.created), number(names.accessed)
-    expires, timeout = number(names.expires), number(names.timeout)
+    expires = number(names.expires)
+    timeout = idle_timeout(number(names.pinned_timeout), config)
     active = (
         expires is not None
         and now < expires
-        and (accessed is None or timeout is None or now < accessed + timeout)
+        and (accessed is None or now < accessed + timeout)
         and (
             config.absolute_timeout is None
             or created is None

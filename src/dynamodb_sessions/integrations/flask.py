@@ -31,6 +31,7 @@ user's cookie is left alone; other store errors (a missing table, denied access)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
@@ -53,7 +54,7 @@ from .._core.lifecycle import (
     request_failed,
     unavailable_headers,
 )
-from ..codec import Codec
+from ..codec import Codec, check_json
 from ..config import StoreConfig, cookie_problems
 from ..exceptions import ConfigurationError, SessionError
 from ..session import Session
@@ -75,8 +76,12 @@ class TaggedJSON:
         self.tagger = TaggedJSONSerializer()
 
     def dumps(self, data: Mapping[str, Any]) -> bytes:
-        """Serialize ``data``, tagging the types plain JSON lacks."""
-        return self.tagger.dumps(dict(data)).encode("utf-8")
+        """Serialize ``data``, tagging the types plain JSON lacks (tuples, bytes, ...); what
+        the tags cannot hold either (a non-str key, a set, NaN) raises
+        :class:`~dynamodb_sessions.UnserializableSessionError`."""
+        tagged = self.tagger.tag(dict(data))
+        check_json(tagged)
+        return json.dumps(tagged, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     def loads(self, raw: bytes) -> dict[str, Any]:
         """Deserialize what :meth:`dumps` wrote; ``ValueError`` if it is not an object."""
@@ -144,6 +149,14 @@ class DynamoDBSessionInterface(SessionInterface):
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         """Carry out the core's end-of-request decision on the cookie Flask's settings shape."""
         assert isinstance(session, FlaskSession)  # open_session made it
+        if isinstance(session.load_error, RETRY_LATER):
+            # The session could not be read. If the error reached Flask, its handler already
+            # answered (and logged) 503; if the view caught it and answered anyway, that answer
+            # was made without the user's session: 503 instead.
+            if not g.get(_ANSWERED_503, False):
+                logs.unavailable(session.load_error, "Flask")
+            unavailable(response)
+            return
         failed = request_failed(
             response.status_code,
             raised=g.get(_RAISED, False),
@@ -287,6 +300,10 @@ def unavailable(response: Response) -> Response:
     return response
 
 
+_ANSWERED_503 = "_dynamodb_sessions_answered_503"
+
+
 def _unavailable_handler(exc: Exception) -> Response:
     logs.unavailable(exc, "Flask")
+    setattr(g, _ANSWERED_503, True)  # logged once: save_session need not again
     return unavailable(current_app.response_class())

@@ -139,7 +139,14 @@ class _Response:
             return
         status, headers, exc_info = self.pending
         self.sent = True
-        if not self.error_page:
+        failure = self.session.load_error
+        if isinstance(failure, RETRY_LATER):
+            # The session could not be read, and the app answered anyway (it caught the error):
+            # that answer was made without the user's session. 503 instead, nothing written.
+            logs.unavailable(failure, "WSGI")
+            self.replaced = True
+            status, headers, exc_info = "503 Service Unavailable", unavailable_headers(), None
+        elif not self.error_page:
             try:
                 headers = self.middleware.session_headers(self.session, status, headers)
             except RETRY_LATER as exc:

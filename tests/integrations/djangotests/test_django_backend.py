@@ -14,6 +14,7 @@ from django.test import override_settings
 from django.utils import timezone as django_timezone
 
 from dynamodb_sessions.ids import is_well_formed, new_session_id, storage_key
+from dynamodb_sessions.integrations import django as engine_module
 from dynamodb_sessions.integrations.django import SessionStore
 
 
@@ -143,6 +144,35 @@ def test_cycle_key_keeps_the_data_and_drops_the_old_record(store):
     assert SessionStore(session.session_key).get("b") == "d"
 
 
+def test_cycle_key_every_200_s_never_extends_an_absolute_timeout_of_1000_s(store, clock):
+    strict = SessionStore  # Django's backend class, over a store with the absolute timeout
+    engine_module.set_store(
+        type(store)(store.config.replace(absolute_timeout=1000), clock=clock, client=store.client)
+    )
+    session = strict()
+    session["user"] = "ada"
+    session.save()
+    for _ in range(4):  # a log-in (cycle_key) at 200, 400, 600 and 800 s
+        clock.advance(200)
+        session = strict(session.session_key)
+        assert session["user"] == "ada"
+        session.cycle_key()
+    clock.advance(200)  # 1000 s after the session began
+    assert strict(session.session_key).load() == {}
+
+
+def test_acycle_key_keeps_the_creation_time_too(store, clock):
+    from asgiref.sync import async_to_sync
+
+    session = stored_session(user="ada")
+    created = store.load(session.session_key).created
+    clock.advance(200)
+    again = SessionStore(session.session_key)
+    async_to_sync(again.acycle_key)()
+    assert again.session_key != session.session_key
+    assert store.load(again.session_key).created == created
+
+
 def test_cycle_key_of_a_session_not_loaded_yet(store):
     old = stored_session(a="c", b="d")
     session = SessionStore(old.session_key)
@@ -260,7 +290,7 @@ def test_default_and_zero_expiry_use_session_cookie_age(store, session):
     session.set_expiry(0)
     assert session.get_expiry_age() == settings.SESSION_COOKIE_AGE
     session.save()
-    assert store.load(session.session_key).timeout == settings.SESSION_COOKIE_AGE
+    assert store.load(session.session_key).timeout is None  # the configured one, not pinned
 
 
 def test_expiry_in_seconds_is_the_stored_idle_timeout(store, clock, session):
@@ -281,7 +311,7 @@ def test_expiry_reset_to_none_goes_back_to_the_default(store, session):
     session["a"] = 1
     session.save()
     assert session.get_expiry_age() == settings.SESSION_COOKIE_AGE
-    assert store.load(session.session_key).timeout == settings.SESSION_COOKIE_AGE
+    assert store.load(session.session_key).timeout is None  # the configured one, not pinned
 
 
 def test_expiry_at_a_datetime_is_a_deadline(store, clock, session):

@@ -32,6 +32,10 @@ def engine_settings(config, **extra):
         "region": connection.region,
         "access_key": connection.access_key,
         "secret_key": connection.secret_key,
+        # The fixtures' patient timeouts (tests/conftest.py: ENGINE_TIMEOUTS): with the library's
+        # 1 s, a loaded machine made botocore send DeleteTable again after it had landed.
+        "connect_timeout": connection.connect_timeout,
+        "read_timeout": connection.read_timeout,
         **extra,
     }
 

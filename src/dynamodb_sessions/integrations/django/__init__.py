@@ -10,11 +10,14 @@ engines. The backend only translates Django's ``SessionBase`` contract to the st
 * a save is conditional on the version the load read and merges concurrent changes per key;
   a session deleted meanwhile (a logout elsewhere) raises ``UpdateError``, as with Django's
   database engine, instead of coming back to life.
-* ``set_expiry()`` maps to the stored session's idle timeout: seconds are the timeout; ``0`` and
-  ``None`` keep ``SESSION_COOKIE_AGE`` (``0`` only makes the cookie a browser-session one);
+* ``set_expiry()`` maps to the stored session's idle timeout: seconds are the timeout, pinned on
+  that session; ``0`` and ``None`` pin nothing, so ``SESSION_COOKIE_AGE`` is in force (also after
+  it changes; ``0`` only makes the cookie a browser-session one);
   a datetime is a deadline: the timeout is the time left, and a load after the deadline finds
   nothing (a refresh of the item's expiry must not carry the session past it). A deadline or
   timeout already past deletes the stored session on save.
+* ``cycle_key()`` (log-in) keeps the session's creation time: rotating never extends
+  ``absolute_timeout``.
 * data is JSON (``SESSION_SERIALIZER`` is not used: nothing is ever unpickled).
 
 Add ``"dynamodb_sessions.integrations.django"`` to ``INSTALLED_APPS`` as well for the
@@ -144,10 +147,14 @@ class SessionStore(SessionBase):
 
         def _get_session(self, no_load: bool = False) -> dict[str, Any]: ...
 
+        async def _aget_session(self, no_load: bool = False) -> dict[str, Any]: ...
+
     def __init__(self, session_key: str | None = None) -> None:
         super().__init__(session_key)
         self._record: Session | None = None  # what the store holds for session_key
         self._cleared = False
+        # cycle_key(): the creation time the session keeps under its new key.
+        self._rotated_from: int | None = None
 
     # -- keys ------------------------------------------------------------------------------
 
@@ -207,6 +214,7 @@ class SessionStore(SessionBase):
             return None
         if must_create:
             record = Session(data, session_id=key)
+            record.created = self._rotated_from  # None: a new session begins now
             self._fill(record, data, timeout)
             try:
                 store.create(record, keep_id=True)
@@ -238,6 +246,26 @@ class SessionStore(SessionBase):
         get_store().delete(key)
         if self._record is not None and self._record.session_id == key:
             self._record = None
+
+    def cycle_key(self) -> None:
+        """Move the session to a new key (log-in), keeping its data and its creation time:
+        Django's own ``cycle_key`` goes through :meth:`create`, which would start the absolute
+        timeout afresh on every log-in."""
+        self._get_session()  # loads the session, and with it its creation time
+        self._rotated_from = None if self._record is None else self._record.created
+        try:
+            super().cycle_key()
+        finally:
+            self._rotated_from = None
+
+    async def acycle_key(self) -> None:
+        """:meth:`cycle_key` for async views (Django's async session API)."""
+        await self._aget_session()
+        self._rotated_from = None if self._record is None else self._record.created
+        try:
+            await super().acycle_key()
+        finally:
+            self._rotated_from = None
 
     def clear(self) -> None:
         """Empty the session; the next save replaces the stored data instead of merging."""
