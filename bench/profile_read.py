@@ -11,6 +11,7 @@ Two views:
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -128,8 +129,9 @@ def measure(endpoint: str, sizer: Any, n: int, rounds: int, profile: bool = True
         reply = adapter.store.client.get_item(
             TableName=cfg.table, Key={"id": {"S": key}}, ConsistentRead=True
         )
-        real = adapter.store.client
-        adapter.store.client = _Stub(reply, real.meta)
+        # The store's client is a per-process property (fork safety): swap what it holds.
+        real = adapter.store._held
+        adapter.store._held = (os.getpid(), _Stub(reply, adapter.store.client.meta))
         try:
             cpu: dict[str, list[float]] = {"before": [], "after": []}
             for round_ in range(rounds):
@@ -141,7 +143,7 @@ def measure(endpoint: str, sizer: Any, n: int, rounds: int, profile: bool = True
                             read()
                         cpu[variant].append(1e6 * (time.perf_counter() - start) / n)
         finally:
-            adapter.store.client = real
+            adapter.store._held = real
         merge = _merge_times(data, rounds)
         return ProfileResult(
             merge_us=merge,
