@@ -195,9 +195,21 @@ def cmd_local(args: argparse.Namespace, out: TextIO) -> int:
     return serve_local(port=args.port, table=args.table, out=out)
 
 
-def _describe(command: Command) -> str:
-    """A sub-command's ``--help`` description: its handler's docstring."""
-    return (command.__doc__ or "").strip()
+def _command(
+    parent: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    handler: Command,
+    summary: str,
+    *,
+    parents: Sequence[argparse.ArgumentParser] = (),
+) -> argparse.ArgumentParser:
+    """Add sub-command ``name`` run by ``handler``; its ``--help`` description is the
+    handler's docstring, so no command can lack one."""
+    parser = parent.add_parser(
+        name, parents=list(parents), help=summary, description=(handler.__doc__ or "").strip()
+    )
+    parser.set_defaults(handler=handler)
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -212,34 +224,22 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--endpoint-url", help="endpoint (default: $AWS_DYNAMODB_ENDPOINT)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    create = sub.add_parser(
+    create = _command(
+        sub,
         "create-table",
+        cmd_create_table,
+        "create the session table (idempotent), TTL on",
         parents=[common],
-        help="create the session table (idempotent), TTL on",
-        description=_describe(cmd_create_table),
     )
     create.add_argument("--read-capacity", type=int, help="provisioned RCUs (default on-demand)")
     create.add_argument("--write-capacity", type=int, help="provisioned WCUs (default on-demand)")
     create.add_argument("--wait", type=float, default=300.0, help="seconds to wait for ACTIVE")
-    create.set_defaults(handler=cmd_create_table)
 
-    check = sub.add_parser(
-        "check",
-        parents=[common],
-        help="check the table is fit for sessions",
-        description=_describe(cmd_check),
-    )
-    check.set_defaults(handler=cmd_check)
+    _command(sub, "check", cmd_check, "check the table is fit for sessions", parents=[common])
 
-    gc = sub.add_parser(
-        "gc",
-        parents=[common],
-        help="delete expired sessions (any engine)",
-        description=_describe(cmd_gc),
-    )
+    gc = _command(sub, "gc", cmd_gc, "delete expired sessions (any engine)", parents=[common])
     gc.add_argument("--segments", type=int, default=4, help="parallel scan segments (4)")
     gc.add_argument("--dry-run", action="store_true", help="count expired items, delete none")
-    gc.set_defaults(handler=cmd_gc)
 
     sessions = sub.add_parser(
         "sessions",
@@ -248,37 +248,21 @@ def build_parser() -> argparse.ArgumentParser:
         "revoke them all to log the user out everywhere.",
     )
     actions = sessions.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser(
-        "list",
-        parents=[common],
-        help="list a user's sessions",
-        description=_describe(cmd_sessions_list),
+    listing = _command(
+        actions, "list", cmd_sessions_list, "list a user's sessions", parents=[common]
     )
     listing.add_argument("--user", required=True, help="the user id the sessions carry")
-    listing.set_defaults(handler=cmd_sessions_list)
-    revoke = actions.add_parser(
-        "revoke",
-        parents=[common],
-        help="revoke all of a user's sessions",
-        description=_describe(cmd_sessions_revoke),
+    revoke = _command(
+        actions, "revoke", cmd_sessions_revoke, "revoke all of a user's sessions", parents=[common]
     )
     revoke.add_argument("--user", required=True, help="the user id the sessions carry")
-    revoke.set_defaults(handler=cmd_sessions_revoke)
-    end = actions.add_parser(
-        "end",
-        parents=[common],
-        help="end one of a user's sessions",
-        description=_describe(cmd_sessions_end),
+    end = _command(
+        actions, "end", cmd_sessions_end, "end one of a user's sessions", parents=[common]
     )
     end.add_argument("--user", required=True, help="the user id the session carries")
     end.add_argument("--session", required=True, help="the session's key, as `list` shows it")
-    end.set_defaults(handler=cmd_sessions_end)
 
-    iam = sub.add_parser(
-        "iam-policy",
-        help="print the least-privilege IAM policy (JSON)",
-        description=_describe(cmd_iam_policy),
-    )
+    iam = _command(sub, "iam-policy", cmd_iam_policy, "print the least-privilege IAM policy (JSON)")
     iam.add_argument("--table", help="table name (default: $AWS_DYNAMODB_SESSION_TABLE)")
     iam.add_argument("--region", help="region in the ARNs (default: $AWS_REGION_NAME, else *)")
     iam.add_argument("--account", default="*", help="AWS account id in the ARNs (default *)")
@@ -289,25 +273,19 @@ def build_parser() -> argparse.ArgumentParser:
     iam.add_argument(
         "--no-user-index", action="store_true", help="leave out Query on the user index"
     )
-    iam.set_defaults(handler=cmd_iam_policy)
 
-    demo = sub.add_parser(
-        "demo",
-        help="run a demo web app on an embedded local engine",
-        description=_describe(cmd_demo),
-    )
+    demo = _command(sub, "demo", cmd_demo, "run a demo web app on an embedded local engine")
     demo.add_argument("--host", default="127.0.0.1", help="address to serve on (loopback)")
     demo.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")
-    demo.set_defaults(handler=cmd_demo)
 
-    local = sub.add_parser(
+    local = _command(
+        sub,
         "local",
-        help="run the embedded local engine for development (prints what to export)",
-        description=_describe(cmd_local),
+        cmd_local,
+        "run the embedded local engine for development (prints what to export)",
     )
     local.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0: any free)")
     local.add_argument("--table", default=LOCAL_TABLE, help=f"table to create ({LOCAL_TABLE})")
-    local.set_defaults(handler=cmd_local)
     return parser
 
 

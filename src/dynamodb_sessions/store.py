@@ -324,6 +324,25 @@ class _BaseStore:
         """A store configured by :meth:`StoreConfig.from_env`; keywords override the environment."""
         return cls(StoreConfig.from_env(**overrides))
 
+    def _finish_flow(
+        self, session: Session, *, always_save: bool, refresh: bool, failed: bool
+    ) -> Flow[CookieUpdate]:
+        """The end-of-request flow both stores run: the lifecycle's write, and the session's
+        lock given back whatever fails on the way."""
+        return flows.releasing(
+            self.config,
+            session,
+            flows.finish(
+                self.config,
+                self.codec,
+                session,
+                self._now(),
+                always_save=always_save,
+                refresh=refresh,
+                failed=failed,
+            ),
+        )
+
     def _now(self) -> int:
         return int(self.clock())
 
@@ -460,19 +479,7 @@ class SessionStore(_BaseStore):
         release of a lock, and leaves the cookie alone.
         """
         return self._run(
-            flows.releasing(
-                self.config,
-                session,
-                flows.finish(
-                    self.config,
-                    self.codec,
-                    session,
-                    self._now(),
-                    always_save=always_save,
-                    refresh=refresh,
-                    failed=failed,
-                ),
-            )
+            self._finish_flow(session, always_save=always_save, refresh=refresh, failed=failed)
         )
 
     def release(self, session: Session) -> None:
@@ -740,19 +747,7 @@ class AsyncSessionStore(_BaseStore):
         release of a lock, and leaves the cookie alone.
         """
         return await self._run(
-            flows.releasing(
-                self.config,
-                session,
-                flows.finish(
-                    self.config,
-                    self.codec,
-                    session,
-                    self._now(),
-                    always_save=always_save,
-                    refresh=refresh,
-                    failed=failed,
-                ),
-            )
+            self._finish_flow(session, always_save=always_save, refresh=refresh, failed=failed)
         )
 
     async def release(self, session: Session) -> None:
