@@ -12,7 +12,9 @@ migration::
                                             (see :mod:`dynamodb_sessions.crypto`)
 
 Encryption binds each blob to the item it is stored in (``item_key``, the storage key), so
-``encode`` and ``decode`` take it; without encryption it is not used.
+``encode`` and ``decode`` take it; without encryption it is not used. Items store each session
+key's value as its own attribute (:meth:`Codec.encode_value`), in the same format, bound to the
+item and to the key name (:func:`value_aad`); the whole-mapping form is that of 0.1 items.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ if TYPE_CHECKING:
 PLAIN = b"J"
 ZLIB = b"Z"
 ENCRYPTED = b"E"
+
+
+def value_aad(item_key: str, name: str) -> str:
+    """What one key's encrypted value is bound to: its item and its key name (a NUL byte
+    between them, which no storage key contains, so no two pairs give the same string)."""
+    return f"{item_key}\x00{name}"
 
 
 class Serializer(Protocol):
@@ -123,15 +131,7 @@ class Codec:
         Raises :class:`~dynamodb_sessions.UnserializableSessionError` (a ``TypeError``) when a
         value would not come back as it is, naming where it is.
         """
-        text = self.serializer.dumps(data)
-        blob = PLAIN + text
-        if len(text) > self.compress_threshold:
-            packed = zlib.compress(text, self.compress_level)
-            if len(packed) < len(text):
-                blob = ZLIB + packed
-        if self.keyring is not None:
-            return ENCRYPTED + self.keyring.encrypt(blob, item_key)
-        return blob
+        return self._seal(self.serializer.dumps(data), item_key)
 
     def decode(self, blob: bytes, *, item_key: str = "") -> dict[str, Any]:
         """Return the mapping in ``blob``, read from the item stored under ``item_key``.
@@ -140,6 +140,39 @@ class Codec:
         :class:`SessionDecryptionError` if encrypted data cannot be decrypted and authenticated
         (or unencrypted data is found while encryption is on): never garbage data.
         """
+        return self._open(blob, item_key)
+
+    def encode_value(self, name: str, value: Any, *, item_key: str) -> bytes:
+        """Return the stored form of one session key's ``value`` (its own attribute).
+
+        Serialized as the one-key mapping ``{name: value}`` (so a framework's tagged JSON
+        works unchanged), compressed and encrypted as :meth:`encode` does, with encryption
+        bound to the item AND the key name: a value moved to another key or another session
+        fails to decrypt.
+        """
+        return self._seal(self.serializer.dumps({name: value}), value_aad(item_key, name))
+
+    def decode_value(self, name: str, blob: bytes, *, item_key: str) -> Any:
+        """Return the value :meth:`encode_value` stored for key ``name``; raise
+        :class:`CorruptSessionError` (or :class:`SessionDecryptionError`) as :meth:`decode`."""
+        data = self._open(blob, value_aad(item_key, name))
+        if list(data) != [name]:
+            raise CorruptSessionError(f"stored value of {name!r} names other keys")
+        return data[name]
+
+    def _seal(self, text: bytes, aad: str) -> bytes:
+        """Serialized ``text`` as stored: marked, compressed if worth it, encrypted for ``aad``."""
+        blob = PLAIN + text
+        if len(text) > self.compress_threshold:
+            packed = zlib.compress(text, self.compress_level)
+            if len(packed) < len(text):
+                blob = ZLIB + packed
+        if self.keyring is not None:
+            return ENCRYPTED + self.keyring.encrypt(blob, aad)
+        return blob
+
+    def _open(self, blob: bytes, aad: str) -> dict[str, Any]:
+        """The mapping :meth:`_seal` stored in ``blob`` for ``aad``."""
         marker, body = blob[:1], blob[1:]
         if marker == ENCRYPTED:
             if self.keyring is None:
@@ -147,7 +180,7 @@ class Codec:
                     "session data is encrypted, but no encryption keys are configured "
                     "(AWS_DYNAMODB_SESSION_KEYS)"
                 )
-            blob = self.keyring.decrypt(body, item_key)
+            blob = self.keyring.decrypt(body, aad)
             marker, body = blob[:1], blob[1:]
         elif self.keyring is not None and not self.accept_plaintext:
             raise SessionDecryptionError(

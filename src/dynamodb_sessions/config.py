@@ -40,6 +40,10 @@ TWO_WEEKS = 14 * 24 * 3600  # Django's SESSION_COOKIE_AGE default; a familiar id
 DYNAMODB_ITEM_LIMIT = 400 * 1024
 
 
+VALUE_PREFIX = "s:"
+"""Each session key is stored as its own attribute, named this prefix + the key."""
+
+
 @dataclass(frozen=True)
 class Attributes:
     """Attribute names of a session item. Change them only to match an existing table."""
@@ -62,6 +66,11 @@ class Attributes:
         names = dataclasses.astuple(self)
         if any(not name for name in names) or len(set(names)) != len(names):
             raise ConfigurationError(f"attribute names must be non-empty and distinct: {names}")
+        reserved = [name for name in names if name.startswith(VALUE_PREFIX)]
+        if reserved:
+            raise ConfigurationError(
+                f"attribute names starting with {VALUE_PREFIX!r} hold session keys: {reserved}"
+            )
 
 
 @dataclass(frozen=True)

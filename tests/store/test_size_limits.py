@@ -28,10 +28,10 @@ def filler_for(store: SessionStore, session_id: str, spare: int) -> str:
     key = storage_key(session_id)
     unlimited = store.config.replace(max_item_bytes=400 * 1024)
     now = int(store.clock())
-    blob = store.codec.encode({"x": ""}, item_key=key)
+    blob = store.codec.encode_value("x", "", item_key=key)
     item = build_item(
         key,
-        blob,
+        {"x": blob},
         now=now,
         created=now,
         timeout=None,  # the configured timeout: not stored on the item
@@ -93,3 +93,18 @@ def test_at_the_wsgi_adapter_too_much_data_is_the_apps_error_and_nothing_is_writ
     with pytest.raises(SessionTooLargeError):  # the app stored too much: its failure, clearly
         web.get("/?" + "y" * LIMIT)
     assert dict(limited.load(sid)) == {"x": "small"}
+
+
+def test_the_guard_counts_the_keys_already_stored_when_one_key_changes(limited, call_log):
+    """A save writes only the changed key, but the guard sizes the item as it will be: the
+    stored keys plus the change. A small new key on a session near the limit is refused."""
+    session = limited.load(None)
+    session["x"] = filler_for(limited, session.session_id, spare=20)
+    limited.finish(session)
+    calls = call_log().attach(limited.client)
+    again = limited.load(session.session_id)
+    again["z"] = "a value that needs more than twenty bytes once stored"
+    with pytest.raises(SessionTooLargeError):
+        limited.finish(again)
+    assert calls == ["GetItem"]  # refused before the update
+    assert set(limited.load(session.session_id)) == {"x"}

@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar
 
 from .. import logs
 from ..codec import Codec
-from ..config import StoreConfig
+from ..config import VALUE_PREFIX, StoreConfig
 from ..exceptions import (
     CorruptSessionError,
     SessionConflictError,
@@ -162,7 +162,7 @@ def load(
             if state is not None and owner is not None and state.lock_owner == owner:
                 yield from lock.release(config, session_id, owner)
             return Session(stale_cookie=True)
-        data = codec.decode(state.raw, item_key=_key(config, session_id))
+        data = decode_state(codec, state, _key(config, session_id))
     except CorruptSessionError as exc:
         logs.corrupt_item(session_id, exc)
         if owner is not None:
@@ -203,10 +203,10 @@ def create(
     created = now if session.created is None else session.created
     for _ in range(3):
         key = _key(config, session.session_id)
-        blob = codec.encode(data, item_key=key)  # per id: encryption binds the blob to its item
+        values = _encode(codec, data, key)  # per id: encryption binds each value to its item
         item = build_item(
             key,
-            blob,
+            values,
             now=now,
             created=created,
             timeout=timeout,
@@ -221,7 +221,7 @@ def create(
             yield from _confirm_login(config, session, None, now)
             return
         existing = yield from _read_if_intact(config, session.session_id)
-        if existing is not None and _is_own_write(existing, blob, 1):
+        if existing is not None and _is_own_write(existing, values, 1):
             session.stored = existing
             session.created = created
             yield from _confirm_login(config, session, None, now)
@@ -233,14 +233,19 @@ def create(
 
 
 def save(config: StoreConfig, codec: Codec, session: Session, now: int) -> Flow[SaveOutcome]:
-    """Write a stored session's changes, conditional on the version this request read and on
-    the item still being valid now (an expired session is never brought back: ``GONE``).
+    """Write a stored session's changes, conditional on the item still being valid now (an
+    expired, revoked or deleted session is never brought back: ``GONE``).
 
-    A session emptied by this request is deleted, under the same conditions. On a conflict
-    the item is read again and only this request's own changes (keys set, keys deleted, a
-    clear) are applied to the fresh copy, so concurrent requests that change different keys
-    never lose each other's updates; an emptied session is deleted only if the merged result
-    is still empty, else the merged result is saved. Bounded by ``max_conflict_retries``;
+    The changes are one update of only the keys this request set or removed
+    (:func:`~._core.requests.update_values`), not conditional on the version: requests that
+    change different keys never conflict, and for one key the last writer wins. When the
+    request removed keys and nothing is left of the session, the item is deleted, only if no
+    other request wrote it meanwhile (its version).
+
+    A clear, an item of 0.1 and a change set too big for one expression go through a whole-
+    session write conditional on the version read; on a conflict the item is read again and
+    only this request's own changes are applied to the fresh copy; an emptied session is
+    deleted only if the merged result is still empty. Bounded by ``max_conflict_retries``;
     from the second retry on it first sleeps a random, growing while (:func:`conflict_backoff`).
     """
     state = session.stored
@@ -249,7 +254,7 @@ def save(config: StoreConfig, codec: Codec, session: Session, now: int) -> Flow[
         return SaveOutcome.SAVED
     key = _key(config, session.session_id)
     data = session.to_dict()
-    changes = diff(_decode_or_empty(codec, state.raw, key), data, session.cleared)
+    changes = diff(_decode_or_empty(codec, state, key), data, session.cleared)
     # An unchanged session is not rewritten, unless its data is under a retired key (then the
     # refresh re-encrypts it, so old keys fall out of use).
     if (
@@ -257,7 +262,7 @@ def save(config: StoreConfig, codec: Codec, session: Session, now: int) -> Flow[
         and not changes
         and session.timeout == state.timeout
         and session.user_id == state.user_id
-        and codec.is_current(state.raw)
+        and is_current(codec, state)
     ):
         if touch_due(state, now, config):
             touched = yield from touch(config, session, now)
@@ -275,8 +280,12 @@ def _write(
     data: dict[str, Any],
     changes: Changes,
 ) -> Flow[SaveOutcome]:
-    """The conditional write of :func:`save` (a delete when ``data`` is empty), merged and
-    retried after a conflict."""
+    """The write of :func:`save`: the update of what changed when it can be, else the whole
+    session (a delete when ``data`` is empty), merged and retried after a conflict.
+
+    A failed update of what changed means the item is gone or no longer valid (or, in lock
+    mode, the lock was lost): the re-read after it tells which, as after a conflict.
+    """
     state = session.stored
     assert state is not None  # save() wrote a new session with create()
     key = _key(config, session.session_id)
@@ -284,7 +293,21 @@ def _write(
     merged = False
     user_before = state.user_id
     for attempt in range(config.max_conflict_retries + 1):
-        landed, blob = yield from _attempt(config, codec, session, state, data, now, owner)
+        blob: dict[str, bytes] | None = None
+        landed: StoredState | Literal[False] | None
+        delta = None
+        # A clear replaces everything; an item of 0.1, or one with values under a retired
+        # encryption key, is rewritten whole in the current format.
+        if attempt == 0 and not changes.cleared and is_current(codec, state):
+            delta = _delta_params(config, codec, session, state, changes, now, owner)
+        if delta is not None:
+            landed, stored_data = yield from _update(
+                config, codec, session, state, delta, now, owner
+            )
+            if stored_data is not None:
+                data, merged = stored_data, True  # the session now holds what the item holds
+        else:
+            landed, blob = yield from _attempt(config, codec, session, state, data, now, owner)
         if landed is not None:
             _saved(session, landed or None, data, merged)
             if not landed:
@@ -312,7 +335,7 @@ def _write(
             _ended(session, expired=fresh is not None)
             return SaveOutcome.GONE
         state = fresh
-        data = changes.apply(_decode_or_empty(codec, fresh.raw, key))
+        data = changes.apply(_decode_or_empty(codec, fresh, key))
         merged = True
     if owner is not None and state.lock_owner == owner:
         yield from lock.release(config, session.session_id, owner)
@@ -331,10 +354,10 @@ def _attempt(
     data: dict[str, Any],
     now: int,
     owner: str | None,
-) -> Flow[tuple[StoredState | Literal[False] | None, bytes | None]]:
+) -> Flow[tuple[StoredState | Literal[False] | None, dict[str, bytes] | None]]:
     """One conditional write of ``data`` over the item read as ``state``: an update, or a
     delete when ``data`` is empty. Returns what is stored now (``False``: nothing, it was
-    deleted; ``None``: the condition failed) and the blob it sent, if any."""
+    deleted; ``None``: the condition failed) and the values it sent, if any."""
     key = _key(config, session.session_id)
     bounds = validity_bounds(state, now, config)
     if not data:
@@ -343,7 +366,7 @@ def _attempt(
         )
         reply = yield Call("delete_item", params, _CONFLICT)
         return (None if isinstance(reply, Failed) else False), None
-    blob = codec.encode(data, item_key=key)
+    blob = _encode(codec, data, key)
     item = build_item(
         key,
         blob,
@@ -355,9 +378,106 @@ def _attempt(
         config=config,
     )
     # In lock mode the write also releases the lock, and only while this request holds it.
-    params = requests.save_session(config, item, state.version, bounds=bounds, lock_owner=owner)
+    dropped = [name for name in state.values if name not in data]
+    params = requests.save_session(
+        config, item, state.version, bounds=bounds, lock_owner=owner, dropped=dropped
+    )
     reply = yield Call("update_item", params, _CONFLICT)
     return (None if isinstance(reply, Failed) else parse_item(item, config.attributes)), blob
+
+
+def _delta_params(
+    config: StoreConfig,
+    codec: Codec,
+    session: Session,
+    state: StoredState,
+    changes: Changes,
+    now: int,
+    owner: str | None,
+) -> requests.Params | None:
+    """The update of only what ``changes`` changed, or ``None`` if it does not fit one
+    expression. Raises :class:`SessionTooLargeError` if the item would exceed DynamoDB's size
+    limit once changed (as read, with these changes applied), before anything is written."""
+    key = _key(config, session.session_id)
+    values = _encode(codec, changes.set, key)
+    kept = {name: blob for name, blob in state.values.items() if name not in changes.deleted}
+    timeout = session.timeout
+    build_item(  # the size guard: the item as it will be
+        key,
+        {**kept, **values},
+        now=now,
+        created=state.created,
+        timeout=timeout,
+        version=state.version + 1,
+        user_id=session.user_id,
+        config=config,
+    )
+    return requests.update_values(
+        config,
+        key,
+        values=values,
+        removed=sorted(changes.deleted),
+        now=now,
+        expires=expires_at(now, idle_timeout(timeout, config), config),
+        timeout=timeout,
+        user_id=session.user_id,
+        bounds=validity_bounds(state, now, config),
+        lock_owner=owner,
+        # Removing keys may empty the session; its delete must still hold the lock.
+        keep_lock=bool(changes.deleted),
+    )
+
+
+def _update(
+    config: StoreConfig,
+    codec: Codec,
+    session: Session,
+    state: StoredState,
+    params: requests.Params,
+    now: int,
+    owner: str | None,
+) -> Flow[tuple[StoredState | Literal[False] | None, dict[str, Any] | None]]:
+    """Send the update of what changed. Returns what is stored now as :func:`_attempt` does
+    and, when the update answered with the item (keys were removed), the data it holds.
+
+    If the update left no key (this request removed the last ones and nobody added any), the
+    item is deleted, only if it still has the version the update gave it: a key another
+    request saves meanwhile survives, with the item."""
+    reply = yield Call("update_item", params, _CONFLICT)
+    if isinstance(reply, Failed):
+        return None, None
+    names = config.attributes
+    if "Attributes" not in reply:
+        values = params["ExpressionAttributeValues"]
+        placeholders = params["ExpressionAttributeNames"]
+        written = {
+            placeholders[tag][len(VALUE_PREFIX) :]: values[":" + tag[1:]]["B"]
+            for tag in placeholders
+            if tag.startswith("#s")
+        }
+        landed = dataclasses.replace(
+            _touched(state, now, config, timeout=session.timeout),
+            version=state.version + 1,  # at least: others may have bumped it too
+            timeout=session.timeout,
+            user_id=session.user_id,
+            values={**state.values, **written},
+        )
+        return landed, None
+    key = _key(config, session.session_id)
+    fresh = parse_item(own_item(reply["Attributes"], key, names, "update_item"), names)
+    if fresh.values or fresh.raw is not None:
+        if owner is not None:
+            yield from lock.release(config, session.session_id, owner)
+        return dataclasses.replace(fresh, lock_owner=None), _decode_or_empty(codec, fresh, key)
+    bounds = validity_bounds(fresh, now, config)
+    params = requests.delete_emptied(config, key, fresh.version, bounds=bounds, lock_owner=owner)
+    deleted = yield Call("delete_item", params, _CONFLICT)
+    if not isinstance(deleted, Failed):
+        return False, {}
+    # Written meanwhile (a key added, or the lock taken over): what is there stays.
+    if owner is not None:
+        yield from lock.release(config, session.session_id, owner)
+    return dataclasses.replace(fresh, lock_owner=None), {}
 
 
 def _reread(
@@ -484,7 +604,7 @@ def finish(
         cookie = _cookie_after(session, (yield from save(config, codec, session, now)))
     elif plan.write is Write.TOUCH:
         stored = session.stored
-        if stored is not None and not codec.is_current(stored.raw):
+        if stored is not None and not is_current(codec, stored):
             # Under a retired encryption key: the refresh rewrites it under the newest one.
             outcome = yield from save(config, codec, session, now)
         else:
@@ -581,10 +701,10 @@ def _saved(
     session.cleared = False  # the clear is stored; a later save merges again
 
 
-def _is_own_write(state: StoredState, blob: bytes, version: int) -> bool:
+def _is_own_write(state: StoredState, values: Mapping[str, bytes], version: int) -> bool:
     """Tell whether the stored item is the one this request wrote: the version it wrote and
     the very bytes (encrypted blobs are unique per write; plain ones equal means same data)."""
-    return state.version == version and state.raw == blob
+    return state.version == version and state.raw is None and dict(state.values) == values
 
 
 def _read_if_intact(config: StoreConfig, session_id: str) -> Flow[StoredState | None]:
@@ -594,15 +714,45 @@ def _read_if_intact(config: StoreConfig, session_id: str) -> Flow[StoredState | 
         return None
 
 
-def _decode_or_empty(codec: Codec, raw: bytes, key: str) -> dict[str, Any]:
-    try:
-        return codec.decode(raw, item_key=key)
-    except CorruptSessionError:
-        return {}
+def decode_state(codec: Codec, state: StoredState, key: str) -> dict[str, Any]:
+    """The session data of the item read as ``state`` (stored under ``key``): its keys' values,
+    or the ``data`` blob of an item of 0.1. Raises :class:`CorruptSessionError` on any value
+    that cannot be decoded."""
+    data = {} if state.raw is None else codec.decode(state.raw, item_key=key)
+    for name, blob in state.values.items():
+        data[name] = codec.decode_value(name, blob, item_key=key)
+    return data
 
 
-def _touched(state: StoredState, now: int, config: StoreConfig) -> StoredState:
-    expires = expires_at(now, idle_timeout(state.timeout, config), config)
+def is_current(codec: Codec, state: StoredState) -> bool:
+    """Tell whether the item read as ``state`` is stored as this library writes now: not in
+    0.1's format, every value under the newest encryption key. A refresh rewrites it if not."""
+    return state.raw is None and all(codec.is_current(blob) for blob in state.values.values())
+
+
+def _encode(codec: Codec, data: Mapping[str, Any], key: str) -> dict[str, bytes]:
+    return {name: codec.encode_value(name, value, item_key=key) for name, value in data.items()}
+
+
+def _decode_or_empty(codec: Codec, state: StoredState, key: str) -> dict[str, Any]:
+    """The data of ``state``; a value that no longer decodes (keys changed mid-request) counts
+    as absent, so this request's value for that key is written."""
+    data: dict[str, Any] = {}
+    if state.raw is not None:
+        with contextlib.suppress(CorruptSessionError):
+            data = codec.decode(state.raw, item_key=key)
+    for name, blob in state.values.items():
+        try:
+            data[name] = codec.decode_value(name, blob, item_key=key)
+        except CorruptSessionError:
+            continue
+    return data
+
+
+def _touched(
+    state: StoredState, now: int, config: StoreConfig, *, timeout: int | None = None
+) -> StoredState:
+    expires = expires_at(now, idle_timeout(timeout or state.timeout, config), config)
     return dataclasses.replace(state, accessed=now, expires=expires, lock_owner=None)
 
 

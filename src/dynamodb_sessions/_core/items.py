@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Attributes, StoreConfig
+from ..config import VALUE_PREFIX, Attributes, StoreConfig
 from ..exceptions import BackendUnavailableError, CorruptSessionError, SessionTooLargeError
 
 Item = dict[str, dict[str, Any]]
@@ -17,10 +18,13 @@ Item = dict[str, dict[str, Any]]
 class StoredState:
     """What a load read about a stored session, besides its data.
 
-    ``raw`` is the stored ``data`` blob as read: a save decodes it again to learn which keys this
-    request changed, so a read-only request never pays for that. ``timeout`` is the idle timeout
-    pinned on this one session (Django's ``set_expiry(n)``), or ``None``: then the configured
-    timeout is in force, whatever it was when the item was written (:func:`idle_timeout`).
+    ``values`` holds each session key's stored value as read (its own attribute, still encoded):
+    a save decodes them again to learn which keys this request changed, so a read-only request
+    never pays for that. ``raw`` is the ``data`` blob of an item written by 0.1 (the whole
+    session in one attribute), ``None`` on items of this format; its next write converts it.
+    ``timeout`` is the idle timeout pinned on this one session (Django's ``set_expiry(n)``),
+    or ``None``: then the configured timeout is in force, whatever it was when the item was
+    written (:func:`idle_timeout`).
     """
 
     version: int
@@ -28,9 +32,15 @@ class StoredState:
     accessed: int
     timeout: int | None
     expires: int
-    raw: bytes
+    raw: bytes | None = None
     user_id: str | None = None
     lock_owner: str | None = None  # lock mode: the lease this request holds on the item
+    values: Mapping[str, bytes] = field(default_factory=dict)
+
+
+def value_attribute(name: str) -> str:
+    """The attribute that stores session key ``name``."""
+    return VALUE_PREFIX + name
 
 
 def idle_timeout(pinned: int | None, config: StoreConfig) -> int:
@@ -101,7 +111,7 @@ def touch_due(state: StoredState, now: int, config: StoreConfig) -> bool:
 
 def build_item(
     key: str,
-    blob: bytes,
+    values: Mapping[str, bytes],
     *,
     now: int,
     created: int,
@@ -112,18 +122,20 @@ def build_item(
 ) -> Item:
     """Return the full item for a session written at ``now``, checking DynamoDB's size limit.
 
+    ``values`` are the session's keys, each encoded on its own (``Codec.encode_value``).
     ``timeout`` is stored only when pinned on this session (``None``: the configured one), so
     a change of the configured timeout applies to stored sessions on their next read.
     """
     names = config.attributes
     item: Item = {
         names.key: {"S": key},
-        names.data: {"B": blob},
         names.expires: {"N": str(expires_at(now, idle_timeout(timeout, config), config))},
         names.accessed: {"N": str(now)},
         names.created: {"N": str(created)},
         names.version: {"N": str(version)},
     }
+    for name, blob in values.items():
+        item[value_attribute(name)] = {"B": blob}
     if timeout is not None:
         item[names.pinned_timeout] = {"N": str(timeout)}
     if user_id is not None:
@@ -165,15 +177,21 @@ def parse_item(item: Item, names: Attributes) -> StoredState:
         user = item.get(names.user)
         owner = item.get(names.lock_owner)
         pinned = item.get(names.pinned_timeout)
+        legacy = item.get(names.data)
         return StoredState(
             version=int(item[names.version]["N"]),
             created=int(item[names.created]["N"]),
             accessed=int(item[names.accessed]["N"]),
             timeout=None if pinned is None else int(pinned["N"]),
             expires=int(item[names.expires]["N"]),
-            raw=bytes(item[names.data]["B"]),
+            raw=bytes(legacy["B"]) if legacy else None,
             user_id=user["S"] if user else None,
             lock_owner=owner["S"] if owner else None,
+            values={
+                name[len(VALUE_PREFIX) :]: bytes(value["B"])
+                for name, value in item.items()
+                if name.startswith(VALUE_PREFIX)
+            },
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptSessionError(f"stored item is missing or has a bad attribute: {exc}") from exc

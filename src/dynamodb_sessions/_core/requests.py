@@ -3,10 +3,11 @@ client call. Tests pin these dicts, so a change to what goes on the wire is alwa
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from ..config import StoreConfig
-from .items import Item, ValidityBounds, unread_bounds
+from .items import Item, ValidityBounds, unread_bounds, value_attribute
 
 Params = dict[str, Any]
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -39,14 +40,17 @@ def save_session(
     *,
     bounds: ValidityBounds,
     lock_owner: str | None = None,
+    dropped: Collection[str] = (),
 ) -> Params:
-    """UpdateItem that writes a session's attributes only if it still has ``expected_version``
-    and is still valid (``bounds``): a session that expired since it was read stays expired.
+    """UpdateItem that writes a whole session only if it still has ``expected_version`` and is
+    still valid (``bounds``): a session that expired since it was read stays expired.
 
-    An update rather than a put, so attributes that others keep on the item survive. It removes
-    the user and the pinned timeout when the item carries none, and the ``timeout`` attribute of
-    0.1 (never read any more). With ``lock_owner`` (lock mode) the write also releases that
-    lock, and only happens while this request still holds it.
+    The fallback of :func:`update_values` (a clear, converting a 0.1 item, a change set too big
+    for one expression). An update rather than a put, so attributes that others keep on the item
+    survive. It removes the keys in ``dropped`` (stored, and no longer in the session), the user
+    and the pinned timeout when the item carries none, and 0.1's ``data`` blob and ``timeout``
+    attribute (so an item of 0.1 is converted). With ``lock_owner`` (lock mode) the write also
+    releases that lock, and only happens while this request still holds it.
     """
     names = config.attributes
     written = [name for name in item if name != names.key]
@@ -54,7 +58,15 @@ def save_session(
     assignments = ", ".join(f"#a{i} = :a{i}" for i in range(len(written)))
     expression = f"SET {assignments}"
     removed = []
-    for tag, name in (("#u", names.user), ("#p", names.pinned_timeout), ("#t", names.timeout)):
+    for i, name in enumerate(dropped):
+        placeholders[f"#r{i}"] = value_attribute(name)
+        removed.append(f"#r{i}")
+    for tag, name in (
+        ("#u", names.user),
+        ("#p", names.pinned_timeout),
+        ("#t", names.timeout),
+        ("#d", names.data),
+    ):
         if name not in item:
             placeholders[tag] = name
             removed.append(tag)
@@ -76,6 +88,101 @@ def save_session(
         "ExpressionAttributeNames": {**placeholders, "#v": names.version},
         "ExpressionAttributeValues": values,
     }
+
+
+MAX_DELTA_KEYS = 100
+"""At most this many keys set or removed by one :func:`update_values` (DynamoDB allows 300
+operators in an expression); more go through the whole-session write."""
+
+MAX_DELTA_EXPRESSION = 2048
+"""At most this many bytes of update expression, counting each key's attribute name as if it
+were written inline (DynamoDB caps an expression at 4 KB; half of it leaves room for the
+fixed part and for whatever DynamoDB counts beyond the string itself)."""
+
+
+def update_values(
+    config: StoreConfig,
+    key: str,
+    *,
+    values: Mapping[str, bytes],
+    removed: Collection[str],
+    now: int,
+    expires: int,
+    timeout: int | None,
+    user_id: str | None,
+    bounds: ValidityBounds,
+    lock_owner: str | None = None,
+    keep_lock: bool = False,
+) -> Params | None:
+    """UpdateItem that writes only what a request changed: SET the keys in ``values`` (encoded),
+    REMOVE the keys in ``removed``, record activity, bump the version. ``None`` if the change
+    set does not fit one expression (:data:`MAX_DELTA_KEYS`, :data:`MAX_DELTA_EXPRESSION`).
+
+    Conditional on the item existing and still being valid (``bounds``), NOT on the version:
+    two requests that change different keys never conflict, and for one key the last writer
+    wins. With ``lock_owner`` (lock mode) only while this request holds the lock, which the
+    write releases unless ``keep_lock``. When keys are removed the item as written comes back
+    (``ALL_NEW``), so the caller can tell whether anything is left of the session.
+    """
+    if len(values) + len(removed) > MAX_DELTA_KEYS:
+        return None
+    names = config.attributes
+    placeholders = {"#k": names.key, "#a": names.accessed, "#e": names.expires, "#v": names.version}
+    attribute_values: dict[str, Any] = {
+        ":now": {"N": str(now)},
+        ":expires": {"N": str(expires)},
+        ":one": {"N": "1"},
+    }
+    sets = ["#a = :now", "#e = :expires"]
+    drops = []
+    inline = 0  # the attribute names' bytes, as if written in the expression
+    for i, (name, blob) in enumerate(values.items()):
+        placeholders[f"#s{i}"] = value_attribute(name)
+        attribute_values[f":s{i}"] = {"B": blob}
+        sets.append(f"#s{i} = :s{i}")
+        inline += len(value_attribute(name).encode())
+    for i, name in enumerate(removed):
+        placeholders[f"#r{i}"] = value_attribute(name)
+        drops.append(f"#r{i}")
+        inline += len(value_attribute(name).encode())
+    for tag, name, value in (
+        ("#u", names.user, None if user_id is None else {"S": user_id}),
+        ("#p", names.pinned_timeout, None if timeout is None else {"N": str(timeout)}),
+    ):
+        placeholders[tag] = name
+        if value is None:
+            drops.append(tag)
+        else:
+            attribute_values[f":{tag[1:]}"] = value
+            sets.append(f"{tag} = :{tag[1:]}")
+    placeholders["#t"] = names.timeout  # 0.1's, never read: dropped by any write
+    drops.append("#t")
+    condition = "attribute_exists(#k)" + _valid_condition(
+        config, bounds, placeholders, attribute_values
+    )
+    if lock_owner is not None:
+        placeholders.update(_lock_names(config))
+        condition += " AND #lo = :owner"
+        attribute_values[":owner"] = {"S": lock_owner}
+        if not keep_lock:
+            drops += ["#lo", "#lx"]
+    expression = "SET " + ", ".join(sets)
+    if drops:
+        expression += " REMOVE " + ", ".join(drops)
+    expression += " ADD #v :one"
+    if len(expression.encode()) + inline > MAX_DELTA_EXPRESSION:
+        return None
+    params: Params = {
+        "TableName": config.table,
+        "Key": {names.key: {"S": key}},
+        "UpdateExpression": expression,
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": placeholders,
+        "ExpressionAttributeValues": attribute_values,
+    }
+    if removed:
+        params["ReturnValues"] = "ALL_NEW"
+    return params
 
 
 def touch_session(
