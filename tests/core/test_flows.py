@@ -5,7 +5,7 @@ from flowscript import Script
 
 from dynamodb_sessions import Codec, SaveOutcome, Session, SessionConflictError, StoreConfig
 from dynamodb_sessions._core import flows
-from dynamodb_sessions._core.flows import Failed, diff
+from dynamodb_sessions._core.flows import Failed, diff, encode_values
 from dynamodb_sessions._core.items import build_item, parse_item
 from dynamodb_sessions.ids import new_session_id, storage_key
 
@@ -17,7 +17,7 @@ CONFLICT = Failed("ConditionalCheckFailedException")
 def stored(session_id: str, data: dict, *, version: int = 1, now: int = 0) -> dict:
     item = build_item(
         storage_key(session_id),
-        CODEC.encode(data),
+        encode_values(CODEC, data, ""),
         now=now,
         created=now,
         timeout=100,
@@ -73,23 +73,62 @@ def test_diff_records_sets_deletes_and_clears():
     assert not diff({"a": 1}, {"a": 1}, False)
 
 
-def test_save_merges_own_changes_into_a_fresher_copy():
+def written(params: dict) -> dict:
+    """The session keys a write sets, decoded: {key: value}."""
+    names, values = params["ExpressionAttributeNames"], params["ExpressionAttributeValues"]
+    return {
+        names[tag][2:]: CODEC.decode_value(names[tag][2:], values[":" + tag[1:]]["B"], item_key="")
+        for tag in names
+        if names[tag].startswith("s:") and ":" + tag[1:] in values
+    }
+
+
+def removed(params: dict) -> set:
+    names = params["ExpressionAttributeNames"]
+    return {names[tag][2:] for tag in names if tag.startswith("#r")}
+
+
+def test_a_save_writes_only_the_changed_keys_and_never_depends_on_the_version():
     session = loaded({"mine": 0, "gone": 1, "shared": "old"})
     session["mine"] = 1
     del session["gone"]
     script = Script(flows.save(CONFIG, CODEC, session, now=10))
-    fresh = stored(
-        session.session_id, {"mine": 0, "gone": 1, "shared": "new", "theirs": 5}, version=2
-    )
-    outcome = script.run(CONFLICT, fresh, {})
+    # The item after the update: another request changed "shared" and added "theirs".
+    after = stored(session.session_id, {"mine": 1, "shared": "new", "theirs": 5}, version=3)
+    outcome = script.run({"Attributes": after["Item"]})
     assert outcome is SaveOutcome.SAVED
-    assert script.operations == ["update_item", "get_item", "update_item"]
-    first, retry = script.steps[0].params, script.steps[2].params
-    assert first["ExpressionAttributeValues"][":expected"] == {"N": "1"}
-    assert retry["ExpressionAttributeValues"][":expected"] == {"N": "2"}
-    written = CODEC.decode(retry["ExpressionAttributeValues"][":a0"]["B"])
-    assert written == {"mine": 1, "shared": "new", "theirs": 5}
+    assert script.operations == ["update_item"]  # no read, no retry
+    (update,) = script.steps
+    assert written(update.params) == {"mine": 1} and removed(update.params) == {"gone"}
+    assert ":expected" not in update.params["ExpressionAttributeValues"]
+    assert update.params["UpdateExpression"].endswith(" ADD #v :one")
+    # Keys were removed, so the item came back: the session holds what is stored now.
+    assert dict(session) == {"mine": 1, "shared": "new", "theirs": 5}
     assert session.stored is not None and session.stored.version == 3
+
+
+def test_a_failed_update_re_reads_and_a_session_still_valid_is_merged_and_written_whole():
+    """The update fails only if the item is gone or no longer valid (or, in lock mode, its
+    lock was lost). If the re-read finds it valid after all, the whole write takes over."""
+    session = loaded({"mine": 0})
+    session["mine"] = 1
+    script = Script(flows.save(CONFIG, CODEC, session, now=10))
+    fresh = stored(session.session_id, {"mine": 0, "theirs": 5}, version=2)
+    assert script.run(CONFLICT, fresh, {}) is SaveOutcome.SAVED
+    assert script.operations == ["update_item", "get_item", "update_item"]
+    retry = script.steps[2].params
+    assert retry["ExpressionAttributeValues"][":expected"] == {"N": "2"}
+    assert written(retry) == {"mine": 1, "theirs": 5}
+
+
+def test_too_many_changed_keys_go_through_the_whole_write():
+    session = loaded({"a": 1})
+    session.update({f"k{i}": i for i in range(101)})
+    script = Script(flows.save(CONFIG, CODEC, session, now=10))
+    assert script.run({}) is SaveOutcome.SAVED
+    (write,) = script.steps
+    assert write.params["ExpressionAttributeValues"][":expected"] == {"N": "1"}
+    assert written(write.params) == dict(session)
 
 
 def test_a_clear_wins_over_concurrent_keys():
@@ -98,8 +137,9 @@ def test_a_clear_wins_over_concurrent_keys():
     session["b"] = 2
     script = Script(flows.save(CONFIG, CODEC, session, now=10))
     script.run(CONFLICT, stored(session.session_id, {"a": 1, "c": 3}, version=2), {})
-    written = CODEC.decode(script.steps[2].params["ExpressionAttributeValues"][":a0"]["B"])
-    assert written == {"b": 2}
+    assert script.steps[0].params["ExpressionAttributeValues"][":expected"] == {"N": "1"}
+    retry = script.steps[2].params
+    assert written(retry) == {"b": 2} and removed(retry) == {"a", "c"}
 
 
 def test_a_session_deleted_meanwhile_is_not_resurrected():

@@ -1,6 +1,6 @@
 import pytest
 
-from dynamodb_sessions import SessionTooLargeError, StoreConfig, StoredState
+from dynamodb_sessions import ConfigurationError, SessionTooLargeError, StoreConfig, StoredState
 from dynamodb_sessions._core.items import (
     build_item,
     expires_at,
@@ -9,6 +9,7 @@ from dynamodb_sessions._core.items import (
     parse_item,
     touch_due,
 )
+from dynamodb_sessions.config import Attributes
 from dynamodb_sessions.exceptions import CorruptSessionError
 
 CONFIG = StoreConfig(table="t", timeout=100, gc_lifetime=300)
@@ -50,21 +51,42 @@ def test_touch_is_due_after_the_configured_part_of_the_timeout():
 
 def test_item_round_trip_and_size():
     item = build_item(
-        "k", b"J{}", now=5, created=1, timeout=100, version=3, user_id="u", config=CONFIG
+        "k", {"a": b"J{}"}, now=5, created=1, timeout=100, version=3, user_id="u", config=CONFIG
     )
     assert parse_item(item, CONFIG.attributes) == StoredState(
-        version=3, created=1, accessed=5, timeout=100, expires=305, raw=b"J{}", user_id="u"
+        version=3,
+        created=1,
+        accessed=5,
+        timeout=100,
+        expires=305,
+        raw=None,
+        user_id="u",
+        values={"a": b"J{}"},
     )
-    # Names count too: id(2)+k(1), data(4)+3, expires(7)+3, accessed(8)+2, created(7)+2,
+    # Names count too: id(2)+k(1), s:a(3)+3, expires(7)+3, accessed(8)+2, created(7)+2,
     # timeout(7)+2, version(7)+2, user_id(7)+1
-    assert item_size(item) == 3 + 7 + 10 + 10 + 9 + 16 + 9 + 8
+    assert item_size(item) == 3 + 6 + 10 + 10 + 9 + 16 + 9 + 8
+
+
+def test_an_item_of_0_1_keeps_its_blob_as_raw():
+    item = build_item(
+        "k", {}, now=5, created=1, timeout=None, version=3, user_id=None, config=CONFIG
+    )
+    item["data"] = {"B": b"J{}"}
+    state = parse_item(item, CONFIG.attributes)
+    assert state.raw == b"J{}" and state.values == {}
+
+
+def test_an_attribute_name_in_the_reserved_prefix_is_refused():
+    with pytest.raises(ConfigurationError):
+        Attributes(user="s:user")
 
 
 def test_oversized_items_are_refused_before_any_write():
     with pytest.raises(SessionTooLargeError) as caught:
         build_item(
             "k",
-            b"x" * 400 * 1024,
+            {"x": b"x" * 400 * 1024},
             now=0,
             created=0,
             timeout=1,

@@ -5,7 +5,7 @@ from flowscript import Script
 
 from dynamodb_sessions import BackendUnavailableError, Codec, Session, StoreConfig, StoredState
 from dynamodb_sessions._core import requests
-from dynamodb_sessions._core.flows import Failed, finish
+from dynamodb_sessions._core.flows import Failed, encode_values, finish
 from dynamodb_sessions._core.items import ValidityBounds, build_item, parse_item
 from dynamodb_sessions._core.lifecycle import CookieAction, Plan, Write, decide
 from dynamodb_sessions.ids import new_session_id, storage_key
@@ -53,7 +53,7 @@ KEY = storage_key(SID)
 def item(data: dict, version: int) -> dict:
     return build_item(
         KEY,
-        CODEC.encode(data),
+        encode_values(CODEC, data, ""),
         now=0,
         created=0,
         timeout=None,
@@ -74,37 +74,44 @@ def emptied() -> Session:
 NAMES = CONFIG.attributes
 
 
-def test_an_emptied_session_is_deleted_only_if_still_as_read_and_valid():
+def after_update(data: dict, version: int) -> dict:
+    """The update's answer (``ALL_NEW``): the item as the update left it."""
+    return {"Attributes": item(data, version)}
+
+
+def test_an_emptied_session_is_deleted_only_if_nothing_was_written_since_the_update():
     script = Script(finish(CONFIG, CODEC, emptied(), 10))
-    update = script.run({})
+    update = script.run(after_update({}, 2), {})
     assert update.action is CookieAction.DELETE
-    (delete,) = script.steps
+    remove, delete = script.steps
+    assert remove.operation == "update_item" and remove.params["ReturnValues"] == "ALL_NEW"
+    assert remove.params["ExpressionAttributeNames"]["#r0"] == "s:flash"
     assert delete.operation == "delete_item"
+    # Conditional on the version the update gave the item, and on validity.
     assert delete.params == requests.delete_emptied(
-        CONFIG, KEY, 1, bounds=ValidityBounds(now=10, used_after=10 - 100, born_after=None)
+        CONFIG, KEY, 2, bounds=ValidityBounds(now=10, used_after=10 - 100, born_after=None)
     )
     assert "ConditionExpression" in delete.params  # never the unconditional delete of 0.1
 
 
-def test_an_emptied_session_that_lost_a_race_saves_the_merged_keys_and_keeps_its_cookie():
+def test_an_emptied_session_that_lost_a_race_keeps_the_other_keys_and_its_cookie():
     session = emptied()
     script = Script(finish(CONFIG, CODEC, session, 10))
-    theirs = {"Item": item({"flash": "hi", "cart": [1]}, 2)}  # another request added a cart
-    update = script.run(CONFLICT, theirs, {})
-    assert script.operations == ["delete_item", "get_item", "update_item"]
+    # Another request added a cart before the update: the update answers with it.
+    update = script.run(after_update({"cart": [1]}, 3))
+    assert script.operations == ["update_item"]  # nothing to delete
     assert update.action is CookieAction.SET and update.value == SID
-    written = script.steps[2].params
-    assert written["ExpressionAttributeValues"][":expected"] == {"N": "2"}
     assert dict(session.items()) == {"cart": [1]}
 
 
-def test_an_emptied_session_still_empty_after_the_merge_is_deleted_as_re_read():
-    script = Script(finish(CONFIG, CODEC, emptied(), 10))
-    theirs = {"Item": item({"flash": "changed"}, 2)}  # the same key: this request's pop wins
-    update = script.run(CONFLICT, theirs, {})
-    assert script.operations == ["delete_item", "get_item", "delete_item"]
-    assert script.steps[2].params["ExpressionAttributeValues"][":expected"] == {"N": "2"}
-    assert update.action is CookieAction.DELETE
+def test_a_key_written_between_the_update_and_the_delete_survives():
+    session = emptied()
+    script = Script(finish(CONFIG, CODEC, session, 10))
+    # Empty after the update; another request adds a key (bumping the version) before the
+    # delete, whose condition then fails: the item and its new key stay, and the cookie.
+    update = script.run(after_update({}, 2), CONFLICT)
+    assert script.operations == ["update_item", "delete_item"]
+    assert update.action is CookieAction.SET and update.value == SID
 
 
 def test_read_only_session_is_touched_only_when_due():

@@ -5,7 +5,7 @@ from flowscript import Script
 
 from dynamodb_sessions import Codec, Session, StoreConfig
 from dynamodb_sessions._core import flows, lock, requests
-from dynamodb_sessions._core.flows import Call, Failed, Sleep
+from dynamodb_sessions._core.flows import Call, Failed, Sleep, encode_values
 from dynamodb_sessions._core.items import ValidityBounds, build_item, parse_item
 from dynamodb_sessions._core.lifecycle import CookieAction, Write, decide
 from dynamodb_sessions.config import LockSettings
@@ -22,7 +22,7 @@ NOW = 1000
 def item(session_id: str, data: dict, *, owner: str | None = None, version: int = 1) -> dict:
     built = build_item(
         storage_key(session_id),
-        CODEC.encode(data),
+        encode_values(CODEC, data, ""),
         now=NOW,
         created=NOW,
         timeout=100,
@@ -113,7 +113,7 @@ def test_save_releases_the_lock_in_the_same_write():
     built = item(new_session_id(), {"a": 1})
     bounds = ValidityBounds(now=NOW, used_after=NOW - 100, born_after=None)
     params = requests.save_session(LOCKED, built, 1, bounds=bounds, lock_owner="me")
-    assert params["UpdateExpression"].endswith(" REMOVE #u, #t, #lo, #lx")  # pinned: 100 s
+    assert params["UpdateExpression"].endswith(" REMOVE #u, #t, #d, #lo, #lx")  # pinned: 100 s
     assert params["ConditionExpression"] == (
         "#v = :expected AND #va > :used_after AND #ve > :valid_at AND #lo = :owner"
     )

@@ -20,13 +20,12 @@ def test_get_is_strongly_consistent_by_default():
 
 def test_create_never_overwrites():
     item = build_item(
-        KEY, b"J{}", now=100, created=100, timeout=None, version=1, user_id=None, config=CONFIG
+        KEY, {}, now=100, created=100, timeout=None, version=1, user_id=None, config=CONFIG
     )
     assert requests.create_session(CONFIG, item) == {
         "TableName": "sessions",
         "Item": {
             "id": {"S": KEY},
-            "data": {"B": b"J{}"},
             "expires": {"N": "7300"},
             "accessed": {"N": "100"},
             "created": {"N": "100"},
@@ -39,10 +38,10 @@ def test_create_never_overwrites():
 
 def test_only_a_timeout_pinned_on_the_session_is_stored():
     unpinned = build_item(
-        KEY, b"J{}", now=100, created=100, timeout=None, version=1, user_id=None, config=CONFIG
+        KEY, {}, now=100, created=100, timeout=None, version=1, user_id=None, config=CONFIG
     )
     pinned = build_item(
-        KEY, b"J{}", now=100, created=100, timeout=9000, version=1, user_id=None, config=CONFIG
+        KEY, {}, now=100, created=100, timeout=9000, version=1, user_id=None, config=CONFIG
     )
     assert "pinned_timeout" not in unpinned and "timeout" not in unpinned
     assert pinned["pinned_timeout"] == {"N": "9000"}
@@ -54,34 +53,44 @@ BOUNDS = ValidityBounds(now=200, used_after=200 - 3600, born_after=None)
 
 def test_save_is_an_update_conditional_on_the_version_read_and_on_validity():
     item = build_item(
-        KEY, b"J{}", now=200, created=100, timeout=None, version=4, user_id="u1", config=CONFIG
+        KEY,
+        {"a": b"J{}"},
+        now=200,
+        created=100,
+        timeout=None,
+        version=4,
+        user_id="u1",
+        config=CONFIG,
     )
-    assert requests.save_session(CONFIG, item, 3, bounds=BOUNDS) == {
+    assert requests.save_session(CONFIG, item, 3, bounds=BOUNDS, dropped=["old"]) == {
         "TableName": "sessions",
         "Key": {"id": {"S": KEY}},
         "UpdateExpression": (
-            "SET #a0 = :a0, #a1 = :a1, #a2 = :a2, #a3 = :a3, #a4 = :a4, #a5 = :a5 REMOVE #p, #t"
+            "SET #a0 = :a0, #a1 = :a1, #a2 = :a2, #a3 = :a3, #a4 = :a4, #a5 = :a5"
+            " REMOVE #r0, #p, #t, #d"
         ),
         "ConditionExpression": ("#v = :expected AND #va > :used_after AND #ve > :valid_at"),
         "ExpressionAttributeNames": {
-            "#a0": "data",
-            "#a1": "expires",
-            "#a2": "accessed",
-            "#a3": "created",
-            "#a4": "version",
+            "#a0": "expires",
+            "#a1": "accessed",
+            "#a2": "created",
+            "#a3": "version",
+            "#a4": "s:a",
             "#a5": "user_id",
+            "#r0": "s:old",
             "#p": "pinned_timeout",
             "#t": "timeout",
+            "#d": "data",
             "#va": "accessed",
             "#ve": "expires",
             "#v": "version",
         },
         "ExpressionAttributeValues": {
-            ":a0": {"B": b"J{}"},
-            ":a1": {"N": "7400"},
-            ":a2": {"N": "200"},
-            ":a3": {"N": "100"},
-            ":a4": {"N": "4"},
+            ":a0": {"N": "7400"},
+            ":a1": {"N": "200"},
+            ":a2": {"N": "100"},
+            ":a3": {"N": "4"},
+            ":a4": {"B": b"J{}"},
             ":a5": {"S": "u1"},
             ":expected": {"N": "3"},
             ":used_after": {"N": str(200 - 3600)},
@@ -93,7 +102,7 @@ def test_save_is_an_update_conditional_on_the_version_read_and_on_validity():
 def test_with_an_absolute_timeout_a_write_also_requires_the_session_young_enough():
     bounds = ValidityBounds(now=200, used_after=-3400, born_after=200 - 1000)
     item = build_item(
-        KEY, b"J{}", now=200, created=100, timeout=None, version=2, user_id=None, config=CONFIG
+        KEY, {}, now=200, created=100, timeout=None, version=2, user_id=None, config=CONFIG
     )
     for params in (
         requests.save_session(CONFIG, item, 1, bounds=bounds),
@@ -109,13 +118,14 @@ def test_with_an_absolute_timeout_a_write_also_requires_the_session_young_enough
 
 def test_save_without_a_user_or_a_pinned_timeout_removes_stale_ones():
     item = build_item(
-        KEY, b"J{}", now=200, created=100, timeout=None, version=2, user_id=None, config=CONFIG
+        KEY, {}, now=200, created=100, timeout=None, version=2, user_id=None, config=CONFIG
     )
     params = requests.save_session(CONFIG, item, 1, bounds=BOUNDS)
     # 0.1's "timeout" attribute (written on every item, pinned or not) goes too.
-    assert params["UpdateExpression"].endswith(" REMOVE #u, #p, #t")
+    assert params["UpdateExpression"].endswith(" REMOVE #u, #p, #t, #d")
     names = params["ExpressionAttributeNames"]
     assert (names["#u"], names["#p"], names["#t"]) == ("user_id", "pinned_timeout", "timeout")
+    assert names["#d"] == "data"  # 0.1's blob: a whole write converts such an item
 
 
 def test_touch_updates_two_numbers_only_while_the_session_is_valid():
@@ -198,3 +208,110 @@ def test_attribute_names_are_configurable():
     custom = CONFIG.replace(attributes=Attributes(key="pk", expires="ttl"))
     assert requests.get_session(custom, KEY)["Key"] == {"pk": {"S": KEY}}
     assert requests.enable_ttl(custom)["TimeToLiveSpecification"]["AttributeName"] == "ttl"
+
+
+def test_an_update_of_what_changed_is_conditional_on_validity_never_on_the_version():
+    params = requests.update_values(
+        CONFIG,
+        KEY,
+        values={"cart": b"J1"},
+        removed=["flash"],
+        now=200,
+        expires=7400,
+        timeout=None,
+        user_id="u1",
+        bounds=BOUNDS,
+    )
+    assert params == {
+        "TableName": "sessions",
+        "Key": {"id": {"S": KEY}},
+        "UpdateExpression": (
+            "SET #a = :now, #e = :expires, #s0 = :s0, #u = :u REMOVE #r0, #p, #t ADD #v :one"
+        ),
+        "ConditionExpression": ("attribute_exists(#k) AND #va > :used_after AND #ve > :valid_at"),
+        "ExpressionAttributeNames": {
+            "#k": "id",
+            "#a": "accessed",
+            "#e": "expires",
+            "#v": "version",
+            "#s0": "s:cart",
+            "#r0": "s:flash",
+            "#u": "user_id",
+            "#p": "pinned_timeout",
+            "#t": "timeout",
+            "#va": "accessed",
+            "#ve": "expires",
+        },
+        "ExpressionAttributeValues": {
+            ":now": {"N": "200"},
+            ":expires": {"N": "7400"},
+            ":one": {"N": "1"},
+            ":s0": {"B": b"J1"},
+            ":u": {"S": "u1"},
+            ":used_after": {"N": str(200 - 3600)},
+            ":valid_at": {"N": "200"},
+        },
+        # Keys were removed: the item comes back, to tell whether anything is left.
+        "ReturnValues": "ALL_NEW",
+    }
+
+
+def test_an_update_in_lock_mode_requires_the_lock_and_releases_it_unless_kept():
+    bounds = ValidityBounds(now=200, used_after=-3400, born_after=-800)
+    common = {
+        "values": {"a": b"J1"},
+        "removed": [],
+        "now": 200,
+        "expires": 7400,
+        "timeout": 50,
+        "user_id": None,
+    }
+    params = requests.update_values(CONFIG, KEY, bounds=bounds, lock_owner="me", **common)
+    assert params is not None
+    assert params["UpdateExpression"] == (
+        "SET #a = :now, #e = :expires, #s0 = :s0, #p = :p REMOVE #u, #t, #lo, #lx ADD #v :one"
+    )
+    assert params["ConditionExpression"] == (
+        "attribute_exists(#k) AND #va > :used_after AND #ve > :valid_at"
+        " AND #vc > :born_after AND #lo = :owner"
+    )
+    assert params["ExpressionAttributeValues"][":owner"] == {"S": "me"}
+    assert params["ExpressionAttributeValues"][":p"] == {"N": "50"}
+    assert "ReturnValues" not in params  # nothing removed: no need for the item back
+    kept = requests.update_values(
+        CONFIG, KEY, bounds=bounds, lock_owner="me", keep_lock=True, **common
+    )
+    assert kept is not None and "#lo, #lx" not in kept["UpdateExpression"]
+
+
+def _update(values=(), removed=()):
+    return requests.update_values(
+        CONFIG,
+        KEY,
+        values=dict.fromkeys(values, b"J1"),
+        removed=list(removed),
+        now=200,
+        expires=7400,
+        timeout=None,
+        user_id=None,
+        bounds=BOUNDS,
+    )
+
+
+def test_a_change_set_too_big_for_one_expression_is_refused_on_both_limits():
+    # The number of keys: 100 fit, 101 do not (whether set or removed).
+    at_limit = _update([f"k{i}" for i in range(60)], [f"r{i}" for i in range(40)])
+    assert at_limit is not None
+    assert _update([f"k{i}" for i in range(60)], [f"r{i}" for i in range(41)]) is None
+    # Long key names: their attribute names' bytes in all (the "s:" prefix included).
+    room = requests.MAX_DELTA_NAME_BYTES - len("s:") * 2
+    assert _update(["a" * (room // 2)], ["b" * (room // 2)]) is not None
+    assert _update(["a" * (room // 2)], ["b" * (room // 2 + 1)]) is None
+    one = requests.MAX_DELTA_NAME_BYTES - len("s:")
+    assert _update(["é" * (one // 2)]) is not None  # bytes (2 a character), not characters
+    assert _update(["é" * (one // 2 + 1)]) is None
+    # The most keys that fit make the longest expression string: still within its budget,
+    # itself half of DynamoDB's 4 KB cap.
+    biggest = _update([f"k{i}" for i in range(50)], [f"r{i}" for i in range(50)])
+    assert biggest is not None
+    assert len(biggest["UpdateExpression"]) <= requests.MAX_DELTA_EXPRESSION <= 4096 // 2

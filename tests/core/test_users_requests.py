@@ -165,7 +165,7 @@ def test_without_an_index_revocation_is_a_configuration_error():
 def test_setting_the_user_alone_is_a_change_to_save():
     sid = new_session_id()
     item = build_item(
-        "k", b"{}", now=0, created=0, timeout=100, version=1, user_id=None, config=CONFIG
+        "k", {}, now=0, created=0, timeout=100, version=1, user_id=None, config=CONFIG
     )
     session = Session({"a": 1}, session_id=sid, stored=parse_item(item, CONFIG.attributes))
     session.get("a")

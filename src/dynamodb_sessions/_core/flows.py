@@ -203,7 +203,7 @@ def create(
     created = now if session.created is None else session.created
     for _ in range(3):
         key = _key(config, session.session_id)
-        values = _encode(codec, data, key)  # per id: encryption binds each value to its item
+        values = encode_values(codec, data, key)  # per id: encryption binds each value to its item
         item = build_item(
             key,
             values,
@@ -366,7 +366,7 @@ def _attempt(
         )
         reply = yield Call("delete_item", params, _CONFLICT)
         return (None if isinstance(reply, Failed) else False), None
-    blob = _encode(codec, data, key)
+    blob = encode_values(codec, data, key)
     item = build_item(
         key,
         blob,
@@ -399,7 +399,7 @@ def _delta_params(
     expression. Raises :class:`SessionTooLargeError` if the item would exceed DynamoDB's size
     limit once changed (as read, with these changes applied), before anything is written."""
     key = _key(config, session.session_id)
-    values = _encode(codec, changes.set, key)
+    values = encode_values(codec, changes.set, key)
     kept = {name: blob for name, blob in state.values.items() if name not in changes.deleted}
     timeout = session.timeout
     build_item(  # the size guard: the item as it will be
@@ -730,7 +730,8 @@ def is_current(codec: Codec, state: StoredState) -> bool:
     return state.raw is None and all(codec.is_current(blob) for blob in state.values.values())
 
 
-def _encode(codec: Codec, data: Mapping[str, Any], key: str) -> dict[str, bytes]:
+def encode_values(codec: Codec, data: Mapping[str, Any], key: str) -> dict[str, bytes]:
+    """Each value of ``data`` in its stored form, for the item stored under ``key``."""
     return {name: codec.encode_value(name, value, item_key=key) for name, value in data.items()}
 
 

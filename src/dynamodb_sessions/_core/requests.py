@@ -95,9 +95,14 @@ MAX_DELTA_KEYS = 100
 operators in an expression); more go through the whole-session write."""
 
 MAX_DELTA_EXPRESSION = 2048
-"""At most this many bytes of update expression, counting each key's attribute name as if it
-were written inline (DynamoDB caps an expression at 4 KB; half of it leaves room for the
-fixed part and for whatever DynamoDB counts beyond the string itself)."""
+"""At most this many bytes of update expression string (DynamoDB caps one at 4 KB, counted on
+the string as sent, placeholders unsubstituted). With :data:`MAX_DELTA_KEYS` keys it is never
+reached (about 13 bytes a key); checked anyway, so a change of either stays safe."""
+
+MAX_DELTA_NAME_BYTES = 32 * 1024
+"""At most this many bytes of key attribute names in one update (DynamoDB allows 2 MB of
+substitutions in all, and 64 KB per attribute name); long key names beyond it go through
+the whole-session write."""
 
 
 def update_values(
@@ -116,7 +121,8 @@ def update_values(
 ) -> Params | None:
     """UpdateItem that writes only what a request changed: SET the keys in ``values`` (encoded),
     REMOVE the keys in ``removed``, record activity, bump the version. ``None`` if the change
-    set does not fit one expression (:data:`MAX_DELTA_KEYS`, :data:`MAX_DELTA_EXPRESSION`).
+    set does not fit one expression (:data:`MAX_DELTA_KEYS`, :data:`MAX_DELTA_EXPRESSION`,
+    :data:`MAX_DELTA_NAME_BYTES`).
 
     Conditional on the item existing and still being valid (``bounds``), NOT on the version:
     two requests that change different keys never conflict, and for one key the last writer
@@ -135,16 +141,16 @@ def update_values(
     }
     sets = ["#a = :now", "#e = :expires"]
     drops = []
-    inline = 0  # the attribute names' bytes, as if written in the expression
+    name_bytes = 0
     for i, (name, blob) in enumerate(values.items()):
         placeholders[f"#s{i}"] = value_attribute(name)
         attribute_values[f":s{i}"] = {"B": blob}
         sets.append(f"#s{i} = :s{i}")
-        inline += len(value_attribute(name).encode())
+        name_bytes += len(value_attribute(name).encode())
     for i, name in enumerate(removed):
         placeholders[f"#r{i}"] = value_attribute(name)
         drops.append(f"#r{i}")
-        inline += len(value_attribute(name).encode())
+        name_bytes += len(value_attribute(name).encode())
     for tag, name, value in (
         ("#u", names.user, None if user_id is None else {"S": user_id}),
         ("#p", names.pinned_timeout, None if timeout is None else {"N": str(timeout)}),
@@ -170,7 +176,7 @@ def update_values(
     if drops:
         expression += " REMOVE " + ", ".join(drops)
     expression += " ADD #v :one"
-    if len(expression.encode()) + inline > MAX_DELTA_EXPRESSION:
+    if len(expression.encode()) > MAX_DELTA_EXPRESSION or name_bytes > MAX_DELTA_NAME_BYTES:
         return None
     params: Params = {
         "TableName": config.table,
