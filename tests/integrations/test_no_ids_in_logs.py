@@ -88,7 +88,10 @@ def test_no_error_path_logs_a_session_id(engine, config, clock, caplog):
         contested = saved(strict, a=1)
         ids.append(contested)
         one, two = strict.load(contested), strict.load(contested)
-        one["a"], two["a"] = 2, 3
+        # Replacing everything (a clear) is the write conditional on the version read.
+        one["a"] = 2
+        two.clear()
+        two["a"] = 3
         strict.finish(one)
         attempt(lambda: strict.finish(two))
 
@@ -181,7 +184,10 @@ def test_every_security_event_is_logged_by_tag_only(config, clock, caplog):
         strict = SessionStore(config.replace(max_conflict_retries=0), clock=clock)
         contested = saved(strict, a=1)
         one, two = strict.load(contested), strict.load(contested)
-        one["a"], two["a"] = 2, 3
+        # Replacing everything (a clear) is the write conditional on the version read.
+        one["a"] = 2
+        two.clear()
+        two["a"] = 3
         strict.finish(one)
         with pytest.raises(SessionConflictError):
             strict.finish(two)
