@@ -6,7 +6,7 @@ from flowscript import Script
 
 from dynamodb_sessions import BackendUnavailableError, Codec, StoreConfig
 from dynamodb_sessions._core import flows, lock
-from dynamodb_sessions._core.flows import Failed
+from dynamodb_sessions._core.flows import Failed, encode_values
 from dynamodb_sessions._core.items import build_item
 from dynamodb_sessions.config import LockSettings
 from dynamodb_sessions.ids import new_session_id, storage_key
@@ -20,7 +20,7 @@ NOW = 1000
 def item_of(session_id: str, data: dict) -> dict:
     return build_item(
         storage_key(session_id),
-        CODEC.encode(data),
+        encode_values(CODEC, data, ""),
         now=NOW,
         created=NOW,
         timeout=100,
@@ -67,3 +67,16 @@ def test_waiting_for_a_lock_checks_the_item_it_reads():
         Script(lock.acquire(LOCKED, mine, NOW, "me"), clock=lambda: NOW).run(
             Failed("ConditionalCheckFailedException"), {"Item": held}
         )
+
+
+def test_the_item_an_update_of_what_changed_returns_is_checked_too():
+    """Removing keys asks the update for the item it left; another item's answer would make
+    this request adopt (or delete after) someone else's session."""
+    mine, theirs = new_session_id(), new_session_id()
+    session = Script(flows.load(PLAIN, CODEC, mine, NOW)).run(
+        {"Item": item_of(mine, {"a": 1, "b": 2})}
+    )
+    del session["a"]
+    with pytest.raises(BackendUnavailableError) as caught:
+        Script(flows.save(PLAIN, CODEC, session, NOW + 1)).run({"Attributes": item_of(theirs, {})})
+    assert (caught.value.code, caught.value.operation) == ("ForeignItem", "update_item")
