@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, quote
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from . import config as env_names
-from .config import Connection, CookieSettings, StoreConfig
+from .config import VALUE_PREFIX, Connection, CookieSettings, StoreConfig
 from .ids import storage_key
 from .integrations.wsgi import ENVIRON_KEY, SessionMiddleware, StartResponse
 from .local import LOCAL_CREDENTIALS, local_engine
@@ -300,12 +300,12 @@ def _item_table(store: SessionStore, item: dict[str, Any] | None) -> str:
     names = store.config.attributes
     notes = {
         names.key: "partition key: SHA-256 of the session id (the id itself is never stored)",
-        names.data: "the encoded session (JSON; compressed above 1 KB; encrypted if keys are set)",
+        names.data: "the whole session as 0.1 stored it; converted on the next write",
         names.expires: "TTL attribute: when DynamoDB may delete the item",
         names.accessed: "last activity (idle timeout counts from here)",
         names.created: "creation (kept across log-in rotation)",
         names.pinned_timeout: "idle timeout set for this session alone, in seconds",
-        names.version: "bumped by every data write; saves are conditional on it",
+        names.version: "bumped by every data write; a clear's whole rewrite is conditional on it",
         names.user: "user id, for the user index",
     }
     rows = []
@@ -319,7 +319,7 @@ def _item_table(store: SessionStore, item: dict[str, Any] | None) -> str:
             shown = str(raw)
         rows.append(
             f"<tr id='attr-{_e(name)}'><th>{_e(name)}</th><td>{kind}</td>"
-            f"<td><code>{_e(shown)}</code></td><td class='note'>{_e(notes.get(name, ''))}</td></tr>"
+            f"<td><code>{_e(shown)}</code></td><td class='note'>{_e(_note(notes, name))}</td></tr>"
         )
     return (
         f"{head}<p class='note'>Read with <code>GetItem</code> after this request's write.</p>"
@@ -328,14 +328,23 @@ def _item_table(store: SessionStore, item: dict[str, Any] | None) -> str:
     )
 
 
+def _note(notes: dict[str, str], name: str) -> str:
+    if name.startswith(VALUE_PREFIX):
+        return (
+            f"session key {name[len(VALUE_PREFIX) :]!r}, encoded on its own (JSON; compressed "
+            "above 1 KB; encrypted if keys are set): a save writes only the keys it changed"
+        )
+    return notes.get(name, "")
+
+
 def _concurrency() -> str:
     return (
         "<h2>Concurrent requests</h2>"
         f"<button id='burst' data-n='{BURST}'>Send {BURST} requests at once</button> "
         "<span id='burst-result'></span>"
         f"<p class='note'>Each of {BURST} simultaneous requests sets its own key "
-        "(<code>parallel-01</code>...). Every write is conditional on the version it read; "
-        "a request that loses the race re-reads and re-applies its own change, so none is "
+        "(<code>parallel-01</code>...). Each key is its own attribute and a save updates only "
+        "the keys it changed, so requests changing different keys never conflict and none is "
         "lost (two tabs of one user behave the same). Requests that change the "
         "<em>same</em> key still race: last write wins, or use lock mode.</p>"
     )
