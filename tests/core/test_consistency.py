@@ -5,7 +5,7 @@ from flowscript import Script
 
 from dynamodb_sessions import Codec, Session, StoreConfig
 from dynamodb_sessions._core import flows
-from dynamodb_sessions._core.flows import Failed
+from dynamodb_sessions._core.flows import Failed, encode_values
 from dynamodb_sessions._core.items import build_item, parse_item
 from dynamodb_sessions.ids import new_session_id, storage_key
 
@@ -16,7 +16,7 @@ CONFLICT = Failed("ConditionalCheckFailedException")
 
 def stored(sid: str, data: dict, *, version: int = 1, now: int = 0) -> dict:
     item = build_item(
-        storage_key(sid), CODEC.encode(data), now=now, created=now, timeout=100,
+        storage_key(sid), encode_values(CODEC, data, ""), now=now, created=now, timeout=100,
         version=version, user_id=None, config=EVENTUAL,
     )  # fmt: skip
     return {"Item": item}

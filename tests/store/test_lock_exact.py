@@ -70,7 +70,7 @@ def fill_to(store: SessionStore, size: int) -> tuple[SessionStore, object]:
     session = store.load(None)
     key = storage_key(session.session_id)
     plain = store.config.replace(lock=None)
-    blob = store.codec.encode({"x": ""}, item_key=key)
+    blob = {"x": store.codec.encode_value("x", "", item_key=key)}
     now = int(store.clock())
     base = build_item(
         key, blob, now=now, created=now, timeout=plain.timeout, version=1, user_id=None,
