@@ -30,13 +30,14 @@ class GCResult:
 
 def _populate(client: Any, cfg: Any, items: int, now: int) -> None:
     codec = Codec(compress_threshold=cfg.compress_threshold)
-    blob = codec.encode(session_data(512))
+    data = session_data(512)
     old = now - 3 * TIMEOUT
     batch: list[dict[str, Any]] = []
     for _ in range(items):
+        key = storage_key(new_session_id())
         item = build_item(
-            storage_key(new_session_id()),
-            blob,
+            key,
+            {name: codec.encode_value(name, value, item_key=key) for name, value in data.items()},
             now=old,
             created=old,
             timeout=TIMEOUT,

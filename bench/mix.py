@@ -51,7 +51,11 @@ class BaselineMiddleware:
             if "Item" in reply:
                 state = parse_item(reply["Item"], self.cfg.attributes)
                 if now < state.accessed + idle_timeout(state.timeout, self.cfg):
-                    data, created = self.codec.decode(state.raw), state.created
+                    data = {
+                        name: self.codec.decode_value(name, raw, item_key=key)
+                        for name, raw in state.values.items()
+                    }
+                    created = state.created
         if not data:
             session_id = new_session_id()
         environ["dynamodb_sessions.session"] = data
@@ -62,7 +66,10 @@ class BaselineMiddleware:
                 key = storage_key(session_id)
                 item = build_item(
                     key,
-                    self.codec.encode(data),
+                    {
+                        name: self.codec.encode_value(name, value, item_key=key)
+                        for name, value in data.items()
+                    },
                     now=now,
                     created=created,
                     timeout=self.cfg.timeout,
