@@ -8,23 +8,10 @@ import signal
 import subprocess
 import sys
 import urllib.request
-import uuid
 
 import pytest
 
 from dynamodb_sessions.cli import main
-
-
-@pytest.fixture
-def env(engine, monkeypatch):
-    """The module's environment names pointing at ``engine``, with a fresh table name."""
-    table = f"cli-{uuid.uuid4().hex[:10]}"
-    monkeypatch.setenv("AWS_DYNAMODB_SESSION_TABLE", table)
-    monkeypatch.setenv("AWS_DYNAMODB_ENDPOINT", engine.endpoint)
-    monkeypatch.setenv("AWS_REGION_NAME", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY", "local")
-    monkeypatch.setenv("AWS_SECRET_KEY", "local")
-    return table
 
 
 def run(*argv):

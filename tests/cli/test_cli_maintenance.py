@@ -1,7 +1,6 @@
 """`dynamodb-sessions gc` and `dynamodb-sessions sessions list|end|revoke` against real engines."""
 
 import io
-import uuid
 
 import pytest
 
@@ -11,13 +10,8 @@ from dynamodb_sessions.ids import storage_key
 
 
 @pytest.fixture
-def env(engine, monkeypatch):
-    """The environment names pointing at ``engine``, with a fresh table made by the CLI."""
-    monkeypatch.setenv("AWS_DYNAMODB_SESSION_TABLE", f"cli-{uuid.uuid4().hex[:10]}")
-    monkeypatch.setenv("AWS_DYNAMODB_ENDPOINT", engine.endpoint)
-    monkeypatch.setenv("AWS_REGION_NAME", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY", "local")
-    monkeypatch.setenv("AWS_SECRET_KEY", "local")
+def env(env):
+    """The CLI environment (conftest's), with its table made by the CLI."""
     code, out = run("create-table")
     assert code == 0, out
     assert "user index 'user_id-index': ACTIVE" in out

@@ -8,24 +8,11 @@ import io
 import os
 import subprocess
 import sys
-import uuid
 
 import pytest
 
 from dynamodb_sessions import ConfigurationError, Connection, SessionStore, StoreConfig
 from dynamodb_sessions.cli import build_parser, main
-
-
-@pytest.fixture
-def env(engine, monkeypatch):
-    """The environment pointing at ``engine``, with a table name nobody has created yet."""
-    table = f"cli-{uuid.uuid4().hex[:10]}"
-    monkeypatch.setenv("AWS_DYNAMODB_SESSION_TABLE", table)
-    monkeypatch.setenv("AWS_DYNAMODB_ENDPOINT", engine.endpoint)
-    monkeypatch.setenv("AWS_REGION_NAME", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY", "local")
-    monkeypatch.setenv("AWS_SECRET_KEY", "local")
-    return table
 
 
 def run(*argv: str) -> tuple[int, str]:

@@ -21,6 +21,7 @@ else the request passes. Every wait is bounded (``bound`` seconds), and close() 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import select
 import socket
@@ -28,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 MODES = ("pass", "stall", "cut", "drop", "throttle", "replay")
 THROTTLED = json.dumps(
@@ -224,6 +226,20 @@ class FaultProxy:
                     return
             except (OSError, ValueError):  # closed meanwhile by heal(), refuse() or close()
                 return
+
+
+def failing_fast_through(config: Any, proxy: FaultProxy) -> Any:
+    """``config`` (a StoreConfig) reaching its engine through ``proxy``, with short timeouts
+    and one retry, so an injected fault becomes an outage within a second."""
+    return config.replace(
+        connection=dataclasses.replace(
+            config.connection,
+            endpoint_url=proxy.endpoint,
+            connect_timeout=0.25,
+            read_timeout=0.25,
+            max_attempts=2,
+        )
+    )
 
 
 def operation_of(request: bytes) -> str:

@@ -10,13 +10,12 @@ same faults with the defaults, and
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import pytest
 from test_hostile_input import ADAPTERS, build, stored
 
-from faults.proxy import FaultProxy
+from faults.proxy import FaultProxy, failing_fast_through
 
 HANG = 30.0  # far above what the defaults allow; only proves that nothing hangs
 
@@ -40,15 +39,7 @@ def heal(proxy: FaultProxy) -> None:
 @pytest.mark.parametrize("name", ADAPTERS)
 def test_an_outage_answers_503_keeps_the_cookie_and_resumes(name, fault, engine, config, clock):
     with FaultProxy(engine.endpoint) as proxy:
-        through = config.replace(
-            connection=dataclasses.replace(
-                config.connection,
-                endpoint_url=proxy.endpoint,
-                connect_timeout=0.25,
-                read_timeout=0.25,
-                max_attempts=2,
-            )
-        )
+        through = failing_fast_through(config, proxy)
         with build(name, through, clock) as web:
             sid = stored(web, "a=1")
             cookie = f"session={sid}"

@@ -5,7 +5,6 @@ and refuses what it cannot hold."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -22,7 +21,7 @@ from dynamodb_sessions import (
 from dynamodb_sessions.ids import storage_key
 from dynamodb_sessions.integrations.flask import DynamoDBSessions, TaggedJSON
 from dynamodb_sessions.integrations.wsgi import ENVIRON_KEY, SessionMiddleware
-from faults.proxy import FaultProxy
+from faults.proxy import FaultProxy, failing_fast_through
 
 FAULTS = pytest.mark.engines("dynalite", reason="the faults are the proxy's; one engine is enough")
 
@@ -40,15 +39,7 @@ def raw_item(store: SessionStore, session_id: str) -> dict | None:
 def proxied(engine, config: StoreConfig, clock) -> Iterator[tuple[FaultProxy, SessionStore]]:
     """A store that reaches the engine through a fault proxy, failing fast."""
     with FaultProxy(engine.endpoint) as proxy:
-        through = config.replace(
-            connection=dataclasses.replace(
-                config.connection,
-                endpoint_url=proxy.endpoint,
-                connect_timeout=0.25,
-                read_timeout=0.25,
-                max_attempts=2,
-            )
-        )
+        through = failing_fast_through(config, proxy)
         with SessionStore(through, codec=Codec(serializer=TaggedJSON()), clock=clock) as store:
             yield proxy, store
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from dynamodb_sessions import BackendUnavailableError, SessionStore
 from dynamodb_sessions.ids import is_well_formed, new_session_id
 from dynamodb_sessions.integrations.django import set_store
-from faults.proxy import FaultProxy
+from faults.proxy import FaultProxy, failing_fast_through
 from strategies import json_values
 
 ONE_ENGINE = "adapter behaviour does not depend on the engine; one keeps the suite quick"
@@ -154,15 +154,7 @@ OUR_MIDDLEWARE = [
 @override_settings(MIDDLEWARE=OUR_MIDDLEWARE)
 def test_an_outage_answers_503_keeps_the_cookie_and_resumes(fault, engine, config, clock):
     with FaultProxy(engine.endpoint) as proxy:
-        through = config.replace(
-            connection=dataclasses.replace(
-                config.connection,
-                endpoint_url=proxy.endpoint,
-                connect_timeout=0.25,
-                read_timeout=0.25,
-                max_attempts=2,
-            )
-        )
+        through = failing_fast_through(config, proxy)
         with SessionStore(through, clock=clock) as faulty:
             set_store(faulty)
             sid = issued(request("/put", None, {"a": 1}))
