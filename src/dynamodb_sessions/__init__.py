@@ -9,6 +9,7 @@ from ._core.flows import SaveOutcome
 from ._core.gc import GCReport
 from ._core.items import StoredState
 from ._core.lifecycle import CookieAction, CookieUpdate
+from ._core.stats import TableStats
 from ._core.table import TableReport
 from ._core.users import UserSession
 from .codec import Codec, JSONSerializer, Serializer
@@ -70,6 +71,7 @@ __all__ = [
     "StoredState",
     "TableNotFoundError",
     "TableReport",
+    "TableStats",
     "UnserializableSessionError",
     "UserSession",
     "__version__",
