@@ -79,7 +79,9 @@ class LocalEngine:
         from .config import Connection
         from .local import LOCAL_CREDENTIALS
 
-        return Connection(endpoint_url=self.endpoint, **{**LOCAL_CREDENTIALS, **ENGINE_TIMEOUTS, **overrides})
+        return Connection(
+            endpoint_url=self.endpoint, **{**LOCAL_CREDENTIALS, **ENGINE_TIMEOUTS, **overrides}
+        )
 
 
 def dynalite_cli() -> str | None:
