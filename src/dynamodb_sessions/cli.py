@@ -318,7 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     iam.add_argument("--table", help="table name (default: $AWS_DYNAMODB_SESSION_TABLE)")
     iam.add_argument("--region", help="region in the ARNs (default: $AWS_REGION_NAME, else *)")
     iam.add_argument("--account", default="*", help="AWS account id in the ARNs (default *)")
-    iam.add_argument("--with-gc", action="store_true", help="add Scan, for `gc` / clearsessions")
+    iam.add_argument(
+        "--with-gc", action="store_true", help="add Scan, for `gc` / clearsessions / `stats`"
+    )
     iam.add_argument(
         "--with-admin", action="store_true", help="add what `create-table` and `check` call"
     )

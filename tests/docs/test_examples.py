@@ -207,16 +207,16 @@ def test_django_sample_runs(deployment, tmp_path):
     ]
     script = tmp_path / "run_django.py"
     script.write_text(DJANGO_PROJECT.format(commands=manage))
+    assert "django sample ok" in python_in(tmp_path, "-W", "error", str(script))
+
+
+def python_in(path, *argv):
+    """Run Python with ``argv`` in ``path`` (a process of its own); its output, if it exits 0."""
     result = subprocess.run(
-        [sys.executable, "-W", "error", str(script)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        [sys.executable, *argv], cwd=path, capture_output=True, text=True, timeout=300, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "django sample ok" in result.stdout
+    return result.stdout
 
 
 PYTEST_CONFTEST = """
@@ -256,16 +256,8 @@ def test_pytest_samples_pass_with_the_plugin(deployment, tmp_path):
         (tmp_path / PYTEST_FILE.match(block.code).group(1)).write_text(block.code)
     tests = sum(block.code.count("\ndef test_") for block in PYTESTS)
     plugin = ["-p", "dynamodb_sessions.testing", "--dynamodb-sessions-engine", "embedded"]
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", *plugin, "-W", "error", "-p", "no:cacheprovider", "-q"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"{tests} passed" in result.stdout, result.stdout
+    out = python_in(tmp_path, "-m", "pytest", *plugin, "-W", "error", "-p", "no:cacheprovider")
+    assert f"{tests} passed" in out, out
 
 
 # -- the configuration reference ---------------------------------------------------------------
