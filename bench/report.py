@@ -497,7 +497,10 @@ def _wire_section(rows: list[Any]) -> list[str]:
         "Not counted above: the session's creation (one PutItem) and the read that checks it",
         "afterwards (one GetItem). Requests per second are those of the whole loop (client",
         "threads, server, proxy and dynalite on the same machine), not the library's",
-        "throughput. The same runs are tests in the suite",
+        "throughput. Starlette's is the lowest here: its server runs every request on one",
+        "event-loop thread, in the same process (and interpreter lock) as the client threads",
+        "and the proxy's, where the WSGI servers have a thread per request; section 4 compares",
+        "sync and async without sockets. The same runs are tests in the suite",
         "(`tests/concurrency/test_no_lost_updates.py`); docs/concurrency.md has the policy.",
         "",
     ]
