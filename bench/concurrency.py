@@ -16,7 +16,6 @@ connections. Rounds alternate which goes first; the ratio is async/sync requests
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,8 +27,8 @@ from bench.adapters import StarletteAdapter, WSGIAdapter, call_wsgi
 
 sys.path.insert(0, str(ROOT / "tests"))
 
-from concurrency.counters import ADAPTERS, counted_burst
-from faults.proxy import FaultProxy
+from concurrency.counters import ADAPTERS, counted_burst, serving
+from faults.proxy import FaultProxy, through
 
 PATHS = {"read-only": "/read", "modified": "/write"}
 
@@ -124,36 +123,39 @@ class WireResult:
 
 
 def measure_wire(endpoint: str, shapes: list[tuple[int, int]]) -> list[WireResult]:
-    """For each ``(threads, requests)`` and adapter: ``threads`` clients at once on one new
-    session, each sending ``requests`` increments of its own key, one connection per request."""
+    """For each adapter (one server) and ``(threads, requests)``: ``threads`` clients at once
+    on one new session, each sending ``requests`` increments of its own key, one connection
+    per request."""
     cfg = new_table(endpoint, "wire")
-    # Patient timeouts, as in the tests: a slow answer of a loaded engine is waited for, never
-    # sent again by botocore, so every call counted is one the library chose to make.
-    cfg = cfg.replace(
-        connection=dataclasses.replace(cfg.connection, connect_timeout=30.0, read_timeout=30.0)
-    )
     results = []
     try:
-        for threads, requests in shapes:
-            for adapter in ADAPTERS:
-                with FaultProxy(endpoint) as proxy:
-                    run = counted_burst(adapter, cfg, proxy, threads=threads, requests=requests)
-                total = run.burst.total
-                calls = run.calls
-                results.append(
-                    WireResult(
-                        adapter,
-                        threads,
-                        requests,
-                        total,
-                        run.kept,
-                        calls["GetItem"] / total,
-                        calls["UpdateItem"] / total,
-                        sum(calls.values()) - calls["GetItem"] - calls["UpdateItem"],
-                        run.burst.statuses[503],
-                        total / run.burst.seconds,
+        for adapter in ADAPTERS:
+            # Patient timeouts, as in the tests: a slow answer of a loaded engine is waited
+            # for, never sent again by botocore, so every call counted is one the library made.
+            with (
+                FaultProxy(endpoint) as proxy,
+                serving(
+                    adapter, through(cfg, proxy, connect_timeout=30.0, read_timeout=30.0)
+                ) as port,
+            ):
+                for threads, requests in shapes:
+                    run = counted_burst(port, proxy, threads=threads, requests=requests)
+                    total, calls = run.burst.total, run.calls
+                    results.append(
+                        WireResult(
+                            adapter,
+                            threads,
+                            requests,
+                            total,
+                            run.kept,
+                            calls["GetItem"] / total,
+                            calls["UpdateItem"] / total,
+                            sum(calls.values()) - calls["GetItem"] - calls["UpdateItem"],
+                            run.burst.statuses[503],
+                            total / run.burst.seconds,
+                        )
                     )
-                )
     finally:
         drop_table(cfg)
+    results.sort(key=lambda w: shapes.index((w.threads, w.requests)))  # by shape, then adapter
     return results

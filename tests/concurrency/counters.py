@@ -305,7 +305,6 @@ def hammer(
 class Counted:
     """A burst of increments on each thread's own key, counted at the wire."""
 
-    adapter: str
     burst: Burst
     kept: int  # increments found in the session afterwards
     lost_keys: dict[str, int]  # keys whose count is not ``requests``, with their count
@@ -314,26 +313,19 @@ class Counted:
     final_calls: list[str]  # the operations of the read that checks the session
 
 
-def counted_burst(
-    adapter: str, config: StoreConfig, proxy: Any, *, threads: int, requests: int
-) -> Counted:
-    """``threads`` x ``requests`` increments through ``adapter``'s counter app in a real
-    server, its store reaching the engine through ``proxy`` (a ``faults.proxy.FaultProxy``,
-    which counts every request by its ``X-Amz-Target``)."""
-    through = config.replace(
-        connection=dataclasses.replace(config.connection, endpoint_url=proxy.endpoint)
-    )
-    with serving(adapter, through) as port:
-        seen = len(proxy.operations())
-        cookie = open_session(port)  # the save ends before the answer: its call is in
-        opened = len(proxy.operations())
-        burst = hammer(port, cookie, threads=threads, requests=requests)
-        done = len(proxy.operations())
-        data = read_session(port, cookie)
-        operations = proxy.operations()
-    wanted = {own_key(i): requests for i in range(threads)}
+def counted_burst(port: int, proxy: Any, *, threads: int, requests: int) -> Counted:
+    """``threads`` x ``requests`` increments on a new session of the app served on ``port``,
+    whose store reaches the engine through ``proxy`` (a ``faults.proxy.FaultProxy``, which
+    counts every request by its ``X-Amz-Target``; see ``faults.proxy.through``)."""
+    seen = len(proxy.operations())
+    cookie = open_session(port)  # the save ends before the answer: its call is in
+    opened = len(proxy.operations())
+    burst = hammer(port, cookie, threads=threads, requests=requests)
+    done = len(proxy.operations())
+    data = read_session(port, cookie)
+    operations = proxy.operations()
+    wanted = [own_key(i) for i in range(threads)]
     return Counted(
-        adapter,
         burst,
         kept=sum(data.values()),
         lost_keys={k: data.get(k, 0) for k in wanted if data.get(k) != requests},

@@ -25,7 +25,7 @@ from counters import (
 from dynamodb_sessions import SaveOutcome, SessionStore
 from dynamodb_sessions.config import LockSettings
 from dynamodb_sessions.ids import storage_key
-from faults.proxy import FaultProxy
+from faults.proxy import FaultProxy, through
 
 pytestmark = pytest.mark.engines(
     "dynalite", reason="moto is atomic only because the fixture serialises its calls"
@@ -54,10 +54,13 @@ def test_own_keys_cost_one_read_and_one_update_each_counted_at_the_wire(
     and, counted at a TCP proxy between the library and the engine (so a retry by botocore, a
     re-read after a conflict or a second write would all show), each request is exactly one
     GetItem and one UpdateItem."""
-    with FaultProxy(engine.endpoint) as proxy:
-        # The engine's own patient timeouts: a slow answer under load is waited for, not
-        # re-sent, so every extra request at the proxy is one the library chose to make.
-        run = counted_burst(adapter, config, proxy, threads=threads, requests=requests)
+    # The engine's own patient timeouts: a slow answer under load is waited for, not re-sent,
+    # so every extra request at the proxy is one the library chose to make.
+    with (
+        FaultProxy(engine.endpoint) as proxy,
+        serving(adapter, through(config, proxy)) as port,
+    ):
+        run = counted_burst(port, proxy, threads=threads, requests=requests)
     total = threads * requests
     print(
         f"\n{adapter} {threads}x{requests}: {run.kept} of {total} kept, answers "
