@@ -1,0 +1,316 @@
+"""Throughput against the libraries users would pick instead, same endpoints, same engine, same
+run: Flask with Flask-Session 0.8 (its DynamoDB backend) and Django with dj-dynamodb-sessions
+0.8.3, each against this library's adapter for the same framework.
+
+Every variant runs in a worker process of its own (a framework's settings are per process, and
+dj-dynamodb-sessions' top-level package is also called ``dynamodb_sessions``), built once and
+kept warm; the parent asks one worker at a time to time ``n`` requests of an endpoint, the order
+of the variants rotating between rounds, so the variants share the machine's load alike. A
+"before" variant is this library from another source tree (``--baseline-src``, e.g. main's
+``src``), run the same way, for before/after figures in the same run.
+
+Endpoints (every request carries the cookie of a stored 2 KB session, made by a first
+``/write`` without one): ``/read`` reads a key, ``/write`` increments a key, ``/unused`` never
+looks at the session. In-process WSGI calls (no HTTP server), one request at a time.
+
+dj-dynamodb-sessions cannot share a virtualenv with this library (its package would shadow
+ours), so it is loaded from its own folder, by file path, under another module name::
+
+    .venv/bin/python -m pip install --no-deps --target .tools/peers dj-dynamodb-sessions==0.8.3
+
+Flask-Session comes with ``pip install --group bench``. A peer that is not installed is left
+out (the table says so).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench._common import ROOT, median
+from bench.latency import latency_proxy
+
+PATHS = {"read-only": "/read", "modified": "/write", "unused": "/unused"}
+PEERS = {"Flask": "Flask-Session 0.8", "Django": "dj-dynamodb-sessions 0.8.3"}
+PEERS_DIR = Path(os.environ.get("BENCH_PEERS_DIR", ROOT / ".tools/peers"))
+DJ_BACKEND = PEERS_DIR / "dynamodb_sessions/backends/dynamodb.py"
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@dataclass
+class PeerRow:
+    framework: str
+    rtt_ms: float
+    kind: str
+    peer: str
+    rps: dict[str, float]  # variant ("ours", "peer", "before") -> median requests per second
+    calls: dict[str, list[str]]  # variant -> the DynamoDB operations of one such request
+    ratio: float | None  # ours / peer, requests per second: the median of per-round ratios
+    ratios: list[float] = field(default_factory=list)
+    before_ratio: float | None = None  # ours / before, likewise
+
+
+def installed(framework: str) -> bool:
+    """Whether the framework's peer library can be run here."""
+    if framework == "Flask":
+        return importlib.util.find_spec("flask_session") is not None
+    return DJ_BACKEND.is_file()
+
+
+def scaled(n: int, rtt_ms: float) -> int:
+    """Fewer requests per timing when every call waits on a modelled network."""
+    return max(2, round(n * 4 / (4 + 2 * rtt_ms)))
+
+
+def measure(
+    endpoint: str,
+    rounds: int,
+    n: int,
+    rtts: list[float],
+    baseline_src: str | None = None,
+    frameworks: tuple[str, ...] = ("Flask", "Django"),
+) -> list[PeerRow]:
+    """Per framework and modelled round trip (0: dynalite direct), ``rounds`` rounds of ``n``
+    requests (fewer at a modelled latency) per endpoint and variant."""
+    rows = []
+    for rtt in rtts:
+        with latency_proxy(endpoint, rtt) as target:
+            for framework in frameworks:
+                variants = ["ours"] + (["peer"] if installed(framework) else [])
+                if baseline_src:
+                    variants.append("before")
+                rows += _compare(
+                    framework, target, rtt, variants, rounds, scaled(n, rtt), baseline_src
+                )
+    return rows
+
+
+def _compare(
+    framework: str,
+    endpoint: str,
+    rtt: float,
+    variants: list[str],
+    rounds: int,
+    n: int,
+    baseline_src: str | None,
+) -> list[PeerRow]:
+    with contextlib.ExitStack() as stack:
+        workers = {
+            v: stack.enter_context(_Worker(framework, v, endpoint, baseline_src)) for v in variants
+        }
+        for worker in workers.values():
+            for path in PATHS.values():
+                worker.time(path, max(1, n // 5))  # warm up
+        times: dict[str, dict[str, list[float]]] = {k: {v: [] for v in variants} for k in PATHS}
+        for round_ in range(rounds):
+            for kind, path in PATHS.items():
+                shift = round_ % len(variants)
+                for variant in variants[shift:] + variants[:shift]:
+                    times[kind][variant].append(workers[variant].time(path, n))
+        rows = []
+        for kind in PATHS:
+            t = times[kind]
+
+            def ratio(of: str, to: str, t: dict[str, list[float]] = t) -> list[float]:
+                return [b / a for a, b in zip(t[of], t[to], strict=True)] if to in t else []
+
+            ratios = ratio("ours", "peer")
+            before = ratio("ours", "before")
+            rows.append(
+                PeerRow(
+                    framework=framework,
+                    rtt_ms=rtt,
+                    kind=kind,
+                    peer=PEERS[framework],
+                    rps={v: n / median(t[v]) for v in variants},
+                    calls={v: workers[v].calls[PATHS[kind]] for v in variants},
+                    ratio=median(ratios) if ratios else None,
+                    ratios=ratios,
+                    before_ratio=median(before) if before else None,
+                )
+            )
+        return rows
+
+
+class _Worker:
+    """One variant's app in a process of its own, timing requests when asked."""
+
+    def __init__(self, framework: str, variant: str, endpoint: str, src: str | None) -> None:
+        source = src if variant == "before" and src else str(ROOT / "src")
+        env = {**os.environ, **CREDENTIALS, "PYTHONPATH": os.pathsep.join([source, str(ROOT)])}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.peers", framework, variant, endpoint],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.calls: dict[str, list[str]] = json.loads(self._read())
+
+    def _read(self) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"a benchmark worker died (exit {self.process.wait(timeout=30)})")
+        return line
+
+    def time(self, path: str, n: int) -> float:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{path} {n}\n")
+        self.process.stdin.flush()
+        return float(self._read())
+
+    def __enter__(self) -> _Worker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+# -- the worker process ----------------------------------------------------------------------
+
+
+def _flask_peer(endpoint: str, table: str) -> tuple[Any, str, Any, Any]:
+    import boto3
+    from flask import Flask, session
+    from flask_session import Session
+
+    from bench import views
+
+    resource = boto3.resource("dynamodb", endpoint_url=endpoint)
+    app = Flask("bench_flask_session")
+    app.config.update(
+        SESSION_TYPE="dynamodb",
+        SESSION_DYNAMODB=resource,
+        SESSION_DYNAMODB_TABLE=table,
+        PERMANENT_SESSION_LIFETIME=3600,
+    )
+    Session(app)  # creates its table
+
+    @app.get("/read")
+    def read() -> str:
+        return str(session.get("user"))
+
+    @app.get("/write")
+    def write() -> str:
+        views.write(session)
+        return "ok"
+
+    @app.get("/unused")
+    def unused() -> str:
+        return "ok"
+
+    return app.wsgi_app, "session", resource.meta.client, lambda: resource.Table(table).delete()
+
+
+def _django_peer(endpoint: str, table: str) -> tuple[Any, str, Any, Any]:
+    from bench.adapters import configure_django
+
+    os.environ["LOCAL_DYNAMODB_SERVER"] = endpoint
+    name = "bench_peer_dj_dynamodb_sessions"  # not "dynamodb_sessions", which is ours
+    configure_django(
+        name,
+        SESSION_COOKIE_AGE=3600,
+        DYNAMODB_SESSIONS_TABLE_NAME=table,
+        USE_LOCAL_DYNAMODB_SERVER=True,
+    )
+    spec = importlib.util.spec_from_file_location(name, DJ_BACKEND)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    client = module.dynamodb_connection_factory().meta.client
+    client.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "session_key", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "session_key", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.get_waiter("table_exists").wait(TableName=table)
+    from django.core.handlers.wsgi import WSGIHandler
+
+    return WSGIHandler(), "sessionid", client, lambda: client.delete_table(TableName=table)
+
+
+def _ours(framework: str, endpoint: str) -> tuple[Any, str, Any, Any]:
+    from bench._common import Clock, drop_table, new_table
+    from bench.adapters import ADAPTERS
+
+    class Unmetered:  # no hooks on the client: the peers have none
+        def attach(self, client: Any) -> Any:
+            return client
+
+    cfg = new_table(endpoint, f"peers-{framework.lower()}")
+    adapter = ADAPTERS[framework](cfg, Unmetered(), Clock())
+
+    def close() -> None:
+        adapter.close()
+        drop_table(cfg)
+
+    return adapter.app, adapter.cookie_name, adapter.store.client, close
+
+
+def _serve(framework: str, variant: str, endpoint: str) -> None:
+    from bench.adapters import call_wsgi
+
+    table = f"bench-peer-{uuid.uuid4().hex[:8]}"
+    if variant != "peer":
+        app, cookie_name, client, close = _ours(framework, endpoint)
+    elif framework == "Flask":
+        app, cookie_name, client, close = _flask_peer(endpoint, table)
+    else:
+        app, cookie_name, client, close = _django_peer(endpoint, table)
+    try:
+        _, headers = call_wsgi(app, "/write", None)  # a new session, 2 KB
+        (session_id,) = (
+            value.strip().split(";", 1)[0].split("=", 1)[1]
+            for name, value in headers
+            if name.lower() == "set-cookie" and value.strip().startswith(f"{cookie_name}=")
+        )
+        cookie = f"{cookie_name}={session_id}"
+        operations: list[str] = []
+
+        def count(model: Any, **_: Any) -> None:
+            operations.append(model.name)
+
+        calls = {}
+        client.meta.events.register("before-call.dynamodb", count)
+        for path in PATHS.values():
+            operations.clear()
+            status, _ = call_wsgi(app, path, cookie)
+            assert status == 200, (path, status)
+            calls[path] = list(operations)
+        client.meta.events.unregister("before-call.dynamodb", count)
+        print(json.dumps(calls), flush=True)
+        for line in sys.stdin:
+            path, count_text = line.split()
+            start = time.perf_counter()
+            for _ in range(int(count_text)):
+                call_wsgi(app, path, cookie)
+            print(time.perf_counter() - start, flush=True)
+    finally:
+        close()
+
+
+if __name__ == "__main__":
+    _serve(*sys.argv[1:4])
