@@ -57,6 +57,7 @@ class PeerRow:
     kind: str
     peer: str
     rps: dict[str, float]  # variant ("ours", "peer", "before") -> median requests per second
+    cpu_us: dict[str, float]  # variant -> median CPU time of the worker process per request
     calls: dict[str, list[str]]  # variant -> the DynamoDB operations of one such request
     ratio: float | None  # ours / peer, requests per second: the median of per-round ratios
     ratios: list[float] = field(default_factory=list)
@@ -115,11 +116,14 @@ def _compare(
             for path in PATHS.values():
                 worker.time(path, max(1, n // 5))  # warm up
         times: dict[str, dict[str, list[float]]] = {k: {v: [] for v in variants} for k in PATHS}
+        cpu: dict[str, dict[str, list[float]]] = {k: {v: [] for v in variants} for k in PATHS}
         for round_ in range(rounds):
             for kind, path in PATHS.items():
                 shift = round_ % len(variants)
                 for variant in variants[shift:] + variants[:shift]:
-                    times[kind][variant].append(workers[variant].time(path, n))
+                    wall, used = workers[variant].time(path, n)
+                    times[kind][variant].append(wall)
+                    cpu[kind][variant].append(1e6 * used / n)
         rows = []
         for kind in PATHS:
             t = times[kind]
@@ -136,6 +140,7 @@ def _compare(
                     kind=kind,
                     peer=PEERS[framework],
                     rps={v: n / median(t[v]) for v in variants},
+                    cpu_us={v: median(cpu[kind][v]) for v in variants},
                     calls={v: workers[v].calls[PATHS[kind]] for v in variants},
                     ratio=median(ratios) if ratios else None,
                     ratios=ratios,
@@ -143,6 +148,97 @@ def _compare(
                 )
             )
         return rows
+
+
+GOALS = {("Flask", "read-only"): 2.0, ("Flask", "modified"): 1.3}  # ours / peer, direct
+DJANGO_GOAL = 1.2
+
+
+def goal(row: PeerRow) -> float | None:
+    """The issue's target ratio for a row (on dynalite direct only), if it has one."""
+    if row.rtt_ms or row.kind == "unused":
+        return None
+    return GOALS.get((row.framework, row.kind), DJANGO_GOAL)
+
+
+def _latency(rtt: float) -> str:
+    return "direct" if not rtt else f"+{rtt:g} ms"
+
+
+def report_lines(rows: list[PeerRow], sizes: dict[str, Any]) -> list[str]:
+    """The section of docs/benchmarks.md on the peers."""
+    has_before = any(r.before_ratio is not None for r in rows)
+    lines = [
+        "## 7. Against the peers, direct and at a modelled latency",
+        "",
+        "`bench/peers.py`: the same three endpoints (read a key, increment a key, never touch the",
+        "session; every request carries the cookie of a stored 2 KB session) through Flask with",
+        "this library and with Flask-Session 0.8 (its DynamoDB backend, defaults: a permanent",
+        "session refreshed on every request), and through Django with this library and with",
+        "dj-dynamodb-sessions 0.8.3. Each variant is an app in a worker process of its own, kept",
+        "warm; one worker at a time times "
+        f"{sizes['n']} in-process requests (fewer at a modelled latency), the order of the",
+        "variants rotating between rounds; a ratio is the median over "
+        f"{sizes['rounds']} rounds of the per-round",
+        "ratio of requests per second (ours / peer: above 1, this library is faster). *CPU* is",
+        "the worker process's own CPU time per request (botocore, the framework and the session",
+        "library; not the engine's), the figure least moved by the machine's load.",
+        "*direct* is dynalite itself; *+5 ms* and *+20 ms* put the latency proxy of",
+        "`bench/latency.py` in front of it, which holds every call for that long (per call, on",
+        "keep-alive connections too), the range of DynamoDB in-region.",
+    ]
+    if has_before:
+        lines += [
+            "*before* is this library as it was before this work (the `--baseline-src` tree),",
+            "in the same run: the before/after of the CPU cuts below.",
+        ]
+    head = "| framework | request | latency | calls (ours / peer) | ours | peer | ours / peer |"
+    rule = "|---|---|---|---|---|---|---|"
+    if has_before:
+        head += " before | ours / before |"
+        rule += "---|---|"
+    head += " CPU per request (ours / peer" + (" / before" if has_before else "") + ") |"
+    rule += "---|"
+    lines += ["", head, rule]
+    for r in rows:
+        calls = " / ".join("+".join(r.calls[v]) or "none" for v in ("ours", "peer") if v in r.calls)
+        ratio = "-" if r.ratio is None else f"**{r.ratio:.2f}x**"
+        target = goal(r)
+        if target is not None and r.ratio is not None:
+            ratio += f" (goal {target:g}x: {'met' if r.ratio >= target else 'NOT met'})"
+        peer = f"{r.rps['peer']:.0f} req/s" if "peer" in r.rps else "not installed"
+        cells = [
+            r.framework,
+            r.kind,
+            _latency(r.rtt_ms),
+            calls,
+            f"{r.rps['ours']:.0f} req/s",
+            peer,
+            ratio,
+        ]
+        if has_before:
+            before = r.rps.get("before")
+            cells += [
+                f"{before:.0f} req/s" if before else "-",
+                f"{r.before_ratio:.2f}x" if r.before_ratio else "-",
+            ]
+        cells.append(
+            " / ".join(f"{r.cpu_us[v]:.0f} us" for v in ("ours", "peer", "before") if v in r.cpu_us)
+        )
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Per-round ratios (ours / peer): "
+        + "; ".join(
+            f"{r.framework} {r.kind} {_latency(r.rtt_ms)}: "
+            + ", ".join(f"{x:.2f}" for x in r.ratios)
+            for r in rows
+            if r.ratios
+        )
+        + ".",
+        "",
+    ]
+    return lines
 
 
 class _Worker:
@@ -168,11 +264,13 @@ class _Worker:
             raise RuntimeError(f"a benchmark worker died (exit {self.process.wait(timeout=30)})")
         return line
 
-    def time(self, path: str, n: int) -> float:
+    def time(self, path: str, n: int) -> tuple[float, float]:
+        """Wall-clock and CPU seconds (this worker process's) of ``n`` requests to ``path``."""
         assert self.process.stdin is not None
         self.process.stdin.write(f"{path} {n}\n")
         self.process.stdin.flush()
-        return float(self._read())
+        wall, cpu = self._read().split()
+        return float(wall), float(cpu)
 
     def __enter__(self) -> _Worker:
         return self
@@ -235,7 +333,8 @@ def _django_peer(endpoint: str, table: str) -> tuple[Any, str, Any, Any]:
         USE_LOCAL_DYNAMODB_SERVER=True,
     )
     spec = importlib.util.spec_from_file_location(name, DJ_BACKEND)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
@@ -304,10 +403,10 @@ def _serve(framework: str, variant: str, endpoint: str) -> None:
         print(json.dumps(calls), flush=True)
         for line in sys.stdin:
             path, count_text = line.split()
-            start = time.perf_counter()
+            start, used = time.perf_counter(), time.process_time()
             for _ in range(int(count_text)):
                 call_wsgi(app, path, cookie)
-            print(time.perf_counter() - start, flush=True)
+            print(time.perf_counter() - start, time.process_time() - used, flush=True)
     finally:
         close()
 

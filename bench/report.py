@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench import inflight, peers
 from bench._common import dynalite_version
 from bench.calls import FLOOR, KINDS
 from bench.overhead import GOAL
@@ -111,6 +112,20 @@ def summary(results: dict[str, Any]) -> str:
         f"after {p.merge_us['after']:.1f} us; whole request CPU (stubbed client) "
         f"{p.cpu_us['before']:.0f} us -> {p.cpu_us['after']:.0f} us"
     )
+    lines.append("")
+    lines.append("Against the peers (ours / peer, requests per second):")
+    for r in results["peers"]:
+        if r.ratio is not None:
+            lines.append(
+                f"  {r.framework:7s} {r.kind:10s} rtt {r.rtt_ms:g} ms: {r.ratio:.2f}x"
+                + (f"  (vs before {r.before_ratio:.2f}x)" if r.before_ratio else "")
+            )
+    for f in results["inflight"]:
+        lines.append(
+            f"At +{f.rtt_ms:g} ms, {f.kind}, {f.in_flight} in flight: sync {f.rps['sync']:.0f} "
+            f"req/s, async {f.rps['async']:.0f} req/s; peak RSS {f.peak_mb['sync']:.0f} / "
+            f"{f.peak_mb['async']:.0f} MB"
+        )
     del adapters
     return "\n".join(lines)
 
@@ -435,6 +450,10 @@ def write(results: dict[str, Any], out: Path, *, plots: bool) -> None:
         "signing, its user-agent string and endpoint resolution on every call, parsing) and the",
         "round trip, which the overhead ratios above put in proportion.",
         "",
+    ]
+    lines += peers.report_lines(results["peers"], results["sizes"]["peers"])
+    lines += inflight.report_lines(results["inflight"], results["sizes"]["inflight"])
+    lines += [
         "## Caveats",
         "",
         "- dynalite is not DynamoDB: its latency is a local process's, so the time ratios say",
