@@ -369,24 +369,36 @@ def _ours(framework: str, endpoint: str) -> tuple[Any, str, Any, Any]:
     return adapter.app, adapter.cookie_name, adapter.store.client, close
 
 
+def app_for(framework: str, variant: str, endpoint: str) -> tuple[Any, str, Any, Any]:
+    """A variant's WSGI app on a table of its own: (app, cookie name, botocore client, close)."""
+    table = f"bench-peer-{uuid.uuid4().hex[:8]}"
+    if variant != "peer":
+        return _ours(framework, endpoint)
+    if framework == "Flask":
+        return _flask_peer(endpoint, table)
+    return _django_peer(endpoint, table)
+
+
+def new_session(app: Any, cookie_name: str) -> str:
+    """Store a new 2 KB session through ``app`` (a ``/write`` without a cookie); return the
+    ``Cookie`` header that names it."""
+    from bench.adapters import call_wsgi
+
+    _, headers = call_wsgi(app, "/write", None)
+    (cookie,) = (
+        value.strip().split(";", 1)[0]
+        for name, value in headers
+        if name.lower() == "set-cookie" and value.strip().startswith(f"{cookie_name}=")
+    )
+    return cookie
+
+
 def _serve(framework: str, variant: str, endpoint: str) -> None:
     from bench.adapters import call_wsgi
 
-    table = f"bench-peer-{uuid.uuid4().hex[:8]}"
-    if variant != "peer":
-        app, cookie_name, client, close = _ours(framework, endpoint)
-    elif framework == "Flask":
-        app, cookie_name, client, close = _flask_peer(endpoint, table)
-    else:
-        app, cookie_name, client, close = _django_peer(endpoint, table)
+    app, cookie_name, client, close = app_for(framework, variant, endpoint)
     try:
-        _, headers = call_wsgi(app, "/write", None)  # a new session, 2 KB
-        (session_id,) = (
-            value.strip().split(";", 1)[0].split("=", 1)[1]
-            for name, value in headers
-            if name.lower() == "set-cookie" and value.strip().startswith(f"{cookie_name}=")
-        )
-        cookie = f"{cookie_name}={session_id}"
+        cookie = new_session(app, cookie_name)
         operations: list[str] = []
 
         def count(model: Any, **_: Any) -> None:
