@@ -165,23 +165,11 @@ class FlaskAdapter(SyncAdapter):
         app = Flask("bench_flask")
         app.config["PERMANENT_SESSION_LIFETIME"] = cfg.timeout
         DynamoDBSessions(app, store=self.store)
-
-        @app.get("/read")
-        def read() -> str:
-            return str(session.get("user"))
-
-        @app.get("/write")
-        def write() -> str:
-            views.write(session)
-            return "ok"
+        views.flask_routes(app, session)
 
         @app.get("/rotate")
         def rotate() -> str:
             session.rotate()  # type: ignore[attr-defined]
-            return "ok"
-
-        @app.get("/unused")
-        def unused() -> str:
             return "ok"
 
         bare_app = Flask("bench_flask_bare")

@@ -18,14 +18,11 @@ process, accepts a burst of 256 new connections slower than that on a loaded mac
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import os
 import subprocess
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,18 +168,10 @@ def _memory_mb(field: str) -> float:
 
 
 def _serve(variant: str, endpoint: str, table: str, kind: str, level: int, each: int) -> None:
-    from bench._common import connection
-    from bench.adapters import StarletteAdapter, WSGIAdapter, call_wsgi
+    from bench._common import Unmetered, connection
+    from bench.adapters import StarletteAdapter, WSGIAdapter
+    from bench.concurrency import run_async, run_sync
     from dynamodb_sessions import StoreConfig
-
-    class Unmetered:  # no hooks on the client
-        def attach(self, client: Any) -> Any:
-            return client
-
-        def pause(self) -> Any:
-            import contextlib
-
-            return contextlib.nullcontext()
 
     # Long timeouts: the proxy accepts a burst of hundreds of new connections slower than
     # the library's 1 s connect timeout allows on a loaded machine (DynamoDB would not).
@@ -193,41 +182,19 @@ def _serve(variant: str, endpoint: str, table: str, kind: str, level: int, each:
         read_timeout=30.0,
     )
     cfg = StoreConfig(table=table, connection=link, timeout=3600)
-    path = PATHS[kind]
-    if variant == "sync":
-        sync = WSGIAdapter(cfg, Unmetered(), Clock())  # type: ignore[arg-type]
-        ids = [sync.create(session_data(2048, seed=i)) for i in range(level)]
-
-        def worker(session_id: str) -> None:
-            for _ in range(each):
-                status, _ = call_wsgi(sync.app, path, f"session={session_id}")
-                assert status == 200, status
-
-        worker(ids[0])
+    adapter = (WSGIAdapter if variant == "sync" else StarletteAdapter)(
+        cfg,
+        Unmetered(),  # type: ignore[arg-type]
+        Clock(),
+    )
+    run = run_sync if variant == "sync" else run_async
+    try:
+        ids = [adapter.create(session_data(2048, seed=i)) for i in range(level)]
+        run(adapter, ids[:1], PATHS[kind], 1)  # one request served: the set-up is complete
         base = _memory_mb("VmRSS")
-        with ThreadPoolExecutor(level) as pool:
-            start = time.perf_counter()
-            list(pool.map(worker, ids))
-            seconds = time.perf_counter() - start
-        sync.close()
-    else:
-        asyn = StarletteAdapter(cfg, Unmetered(), Clock())  # type: ignore[arg-type]
-        ids = [asyn.create(session_data(2048, seed=i)) for i in range(level)]
-
-        async def task(session_id: str) -> None:
-            for _ in range(each):
-                status, _ = await asyn.call(asyn.app, path, session_id)
-                assert status == 200, status
-
-        async def all_tasks() -> float:
-            start = time.perf_counter()
-            await asyncio.gather(*(task(i) for i in ids))
-            return time.perf_counter() - start
-
-        asyn.run(task(ids[0]))
-        base = _memory_mb("VmRSS")
-        seconds = asyn.run(all_tasks())
-        asyn.close()
+        seconds = run(adapter, ids, PATHS[kind], each)
+    finally:
+        adapter.close()
     peak = _memory_mb("VmHWM")
     print(json.dumps({"rps": level * each / seconds, "base_mb": base, "peak_mb": peak}))
 

@@ -304,19 +304,7 @@ def _flask_peer(endpoint: str, table: str) -> tuple[Any, str, Any, Any]:
         PERMANENT_SESSION_LIFETIME=3600,
     )
     Session(app)  # creates its table
-
-    @app.get("/read")
-    def read() -> str:
-        return str(session.get("user"))
-
-    @app.get("/write")
-    def write() -> str:
-        views.write(session)
-        return "ok"
-
-    @app.get("/unused")
-    def unused() -> str:
-        return "ok"
+    views.flask_routes(app, session)
 
     return app.wsgi_app, "session", resource.meta.client, lambda: resource.Table(table).delete()
 
@@ -352,15 +340,11 @@ def _django_peer(endpoint: str, table: str) -> tuple[Any, str, Any, Any]:
 
 
 def _ours(framework: str, endpoint: str) -> tuple[Any, str, Any, Any]:
-    from bench._common import Clock, drop_table, new_table
+    from bench._common import Clock, Unmetered, drop_table, new_table
     from bench.adapters import ADAPTERS
 
-    class Unmetered:  # no hooks on the client: the peers have none
-        def attach(self, client: Any) -> Any:
-            return client
-
     cfg = new_table(endpoint, f"peers-{framework.lower()}")
-    adapter = ADAPTERS[framework](cfg, Unmetered(), Clock())
+    adapter = ADAPTERS[framework](cfg, Unmetered(), Clock())  # no hooks: the peers have none
 
     def close() -> None:
         adapter.close()
