@@ -152,6 +152,29 @@ def report_lines(results: list[InFlightResult], sizes: dict[str, Any]) -> list[s
         + ".",
         "",
     ]
+    ratios = [r.ratio for r in results]
+    at_rest = [
+        r.peak_mb["async"] - r.growth_mb["async"] - r.peak_mb["sync"] + r.growth_mb["sync"]
+        for r in results
+    ]
+    most = max(results, key=lambda r: r.in_flight)
+    lines += [
+        f"Here async/sync ranged from {min(ratios):.2f} to {max(ratios):.2f}. With one request",
+        "in flight both wait on the round trip; with more, the event loop runs all the Python",
+        "of every request in flight (Starlette, aiobotocore's and aiohttp's per-call work, this",
+        "library) on one thread, and aiobotocore spends more CPU per call than botocore (see",
+        "section 4), while the threads overlap their waits with each other's work, dynalite's",
+        "and the proxy's. On two shared CPUs a few dozen requests in flight already use all",
+        "the CPU there is, so 256 add only contention to either. Memory: the async process is",
+        f"larger at rest (aiobotocore, aiohttp, Starlette: {median(at_rest):+.0f} MB), and what",
+        f"the requests in flight add is of the same order for both ({most.in_flight} in flight,",
+        f"{most.kind}: {most.growth_mb['sync']:.1f} MB with threads, "
+        f"{most.growth_mb['async']:.1f} MB on the loop): a",
+        "thread's stack is reserved address space, of which only the touched pages are",
+        "resident. So at a DynamoDB-like latency the async store is for async frameworks, not",
+        "for throughput or memory; a threaded WSGI server keeps up with what its CPUs can do.",
+        "",
+    ]
     return lines
 
 
