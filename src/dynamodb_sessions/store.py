@@ -106,10 +106,10 @@ def client_config(connection: Connection, kind: type[ConfigT] = Config) -> Confi
     sync and the async client are configured alike.
 
     The fixed ``User-Agent`` is for speed: without one, botocore rebuilds its own (sanitising
-    each of a dozen components) twice on every call, which measured 10-20% of a GetItem's CPU
-    in this process (docs/benchmarks.md). What is lost is botocore's per-call feature tags
-    (``m/...``, ``cfg/retry-mode``) that AWS reads for its own statistics; what is gained
-    besides speed is that the calls name this library in CloudTrail's ``userAgent``.
+    each of a dozen components) twice on every call, about 8% of a GetItem's CPU in the client
+    (``python -m bench.useragent``; docs/benchmarks.md). What is lost is botocore's per-call
+    feature tags (``m/...``, ``cfg/retry-mode``) that AWS reads for its own statistics; what is
+    gained besides speed is that the calls name this library in CloudTrail's ``userAgent``.
     """
     return kind(
         user_agent=user_agent(),
