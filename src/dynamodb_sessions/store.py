@@ -89,13 +89,33 @@ UNAVAILABLE_CODES = frozenset(
 )
 
 
+def user_agent() -> str:
+    """The clients' fixed ``User-Agent``: this library, botocore and Python, by version."""
+    import platform
+
+    from . import __version__
+
+    return (
+        f"dynamodb-sessions/{__version__} Botocore/{botocore.__version__} "
+        f"Python/{platform.python_version()}"
+    )
+
+
 def client_config(connection: Connection, kind: type[ConfigT] = Config) -> ConfigT:  # type: ignore[assignment]
-    """The client configuration of ``connection``: short timeouts, ``standard`` retries.
+    """The client configuration of ``connection``: short timeouts, ``standard`` retries, and a
+    fixed ``User-Agent``.
 
     ``kind`` is botocore's ``Config`` or a subclass of it (aiobotocore's ``AioConfig``), so the
     sync and the async client are configured alike.
+
+    The fixed ``User-Agent`` is for speed: without one, botocore rebuilds its own (sanitising
+    each of a dozen components) twice on every call, about 8% of a GetItem's CPU in the client
+    (``python -m bench.useragent``; docs/benchmarks.md). What is lost is botocore's per-call
+    feature tags (``m/...``, ``cfg/retry-mode``) that AWS reads for its own statistics; what is
+    gained besides speed is that the calls name this library in CloudTrail's ``userAgent``.
     """
     return kind(
+        user_agent=user_agent(),
         connect_timeout=connection.connect_timeout,
         read_timeout=connection.read_timeout,
         # total_max_attempts counts the first attempt; botocore's "max_attempts" key would

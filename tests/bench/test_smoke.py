@@ -63,6 +63,24 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
         == {"before", "after"}
     )
 
+    # The peers, here through the latency proxy (bench/latency.py): our calls are the floor's.
+    peers = {(row["framework"], row["kind"]): row for row in results["peers"]}
+    assert set(peers) == {
+        (framework, kind)
+        for framework in ("Flask", "Django")
+        for kind in ("read-only", "modified", "unused")
+    }
+    assert all(row["rtt_ms"] == 5 and row["rps"]["ours"] > 0 for row in peers.values())
+    for framework in ("Flask", "Django"):
+        assert peers[framework, "read-only"]["calls"]["ours"] == ["GetItem"]
+        assert peers[framework, "modified"]["calls"]["ours"] == ["GetItem", "UpdateItem"]
+        assert peers[framework, "unused"]["calls"]["ours"] == []
+    inflight = results["inflight"]
+    assert [(row["kind"], row["in_flight"]) for row in inflight] == [("read-only", 2)]
+    assert inflight[0]["rps"]["sync"] > 0
+    assert inflight[0]["rps"]["async"] > 0
+    assert inflight[0]["peak_mb"]["sync"] > 0
+
     text = out.read_text()
     for heading in (
         "## 1. DynamoDB calls",
@@ -71,7 +89,9 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
         "## 4. Sync vs async",
         "## 5. GC throughput",
         "## 6. Profile",
-        "## 7. One session, many requests at once",
+        "## 7. Against the peers",
+        "## 8. Sync vs async at a modelled 5 ms",
+        "## 9. One session, many requests at once",
     ):
         assert heading in text
     assert "python -m bench --smoke" in text
