@@ -156,12 +156,13 @@ class Transport:
             response = self._pool.urlopen(
                 "POST", self._target, body=body, headers=headers, redirect=False
             )
+        except (urllib3.exceptions.NewConnectionError, socket.gaierror) as exc:
+            # Before ConnectTimeoutError, which urllib3 makes NewConnectionError's base.
+            return wire.Lost(EndpointConnectionError(endpoint_url=url, error=exc))
         except urllib3.exceptions.ConnectTimeoutError as exc:
             return wire.Lost(ConnectTimeoutError(endpoint_url=url, error=exc), timeout=True)
         except urllib3.exceptions.ReadTimeoutError as exc:
             return wire.Lost(ReadTimeoutError(endpoint_url=url, error=exc), timeout=True)
-        except (urllib3.exceptions.NewConnectionError, socket.gaierror) as exc:
-            return wire.Lost(EndpointConnectionError(endpoint_url=url, error=exc))
         except urllib3.exceptions.ProtocolError as exc:
             return wire.Lost(ConnectionClosedError(endpoint_url=url, error=exc))
         except urllib3.exceptions.HTTPError as exc:
