@@ -26,9 +26,12 @@ from dynamodb_sessions.ids import storage_key
 from dynamodb_sessions.integrations.wsgi import ENVIRON_KEY, SessionMiddleware
 from faults.proxy import FaultProxy
 
-pytestmark = pytest.mark.engines(
-    "dynalite", reason="moto is atomic only because the fixture serialises its calls"
-)
+pytestmark = [
+    pytest.mark.engines(
+        "dynalite", reason="moto is atomic only because the fixture serialises its calls"
+    ),
+    pytest.mark.transports,
+]
 
 THREADS, REQUESTS = 8, 50
 JOIN_SECONDS = 120.0  # a safety bound for a run that normally takes a few seconds
