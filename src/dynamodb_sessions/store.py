@@ -749,24 +749,22 @@ class AsyncSessionStore(_BaseStore):
         """
         if self._injected is not None:
             return self._injected
-        try:
-            opened = self._clients.get(asyncio.get_running_loop())
-        except RuntimeError:  # no running loop in this thread
-            live = [o for loop, o in list(self._clients.items()) if not loop.is_closed()]
-            opened = live[0] if len(live) == 1 else None
+        opened = self._opened_here()
         return None if opened is None else opened.client
 
     @property
     def transport(self) -> AsyncTransport | None:
-        """The lean transport of the running event loop (``None`` with
-        ``transport="botocore"``, an injected client, or before the loop's first call)."""
-        if self._injected is not None:
-            return None
-        try:
-            opened = self._clients.get(asyncio.get_running_loop())
-        except RuntimeError:
-            return None
+        """The lean transport of the running event loop, found as :attr:`client` is (``None``
+        with ``transport="botocore"``, an injected client, or before the loop's first call)."""
+        opened = None if self._injected is not None else self._opened_here()
         return None if opened is None else opened.transport
+
+    def _opened_here(self) -> _LoopClient | None:
+        try:
+            return self._clients.get(asyncio.get_running_loop())
+        except RuntimeError:  # no running loop in this thread
+            live = [o for loop, o in list(self._clients.items()) if not loop.is_closed()]
+            return live[0] if len(live) == 1 else None
 
     async def __aenter__(self) -> AsyncSessionStore:
         await self._client()
