@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import calls, concurrency, gcbench, mix, overhead, profile_read, report
+from bench import calls, concurrency, gcbench, mix, overhead, profile_read, report, transport
 from bench._common import ROOT, dynalite, sizer_client
 
 ADAPTERS = ["WSGI", "Flask", "Django", "Starlette"]
@@ -30,6 +30,7 @@ SIZES = {
         "concurrency": {"concurrency": 16, "per_worker": 25, "rounds": 5},
         "gc": {"items": 1000, "rounds": 3},
         "profile": {"n": 1000, "rounds": 5},
+        "transport": {"rounds": 5, "n": 300},
     },
     "smoke": {
         "overhead": {"rounds": 2, "n": 3},
@@ -37,6 +38,7 @@ SIZES = {
         "concurrency": {"concurrency": 4, "per_worker": 2, "rounds": 2},
         "gc": {"items": 30, "rounds": 1},
         "profile": {"n": 10, "rounds": 2},
+        "transport": {"rounds": 1, "n": 5},
     },
 }
 
@@ -96,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         step("profile of the read path")
         results["profile"] = profile_read.measure(
             endpoint, sizer, profile=not args.smoke, **sizes["profile"]
+        )
+        step("botocore against the lean transport")
+        results["transport"] = transport.measure(
+            endpoint, sizer, ADAPTERS, **sizes["transport"]
         )
         results["load_after"] = os.getloadavg()[0]
     results["seconds"] = time.time() - started

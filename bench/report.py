@@ -186,6 +186,30 @@ def _plots(results: dict[str, Any], folder: Path) -> dict[str, str]:
     return made
 
 
+def _transport_section(results: dict[str, Any]) -> list[str]:
+    """Section 7: botocore against the lean transport (absent from runs made before it)."""
+    result = results.get("transport")
+    if result is None:
+        return []
+    from bench.transport import table
+
+    return [
+        "## 7. botocore against the lean transport",
+        "",
+        "`bench/transport.py` (`Connection(transport=\"lean\")`, see the guide). Client CPU",
+        f"(`time.process_time`) per strongly consistent GetItem of a 1,500-byte item, the median",
+        f"of {result.rounds} rounds of {result.n} calls, the clients' rounds interleaved; then",
+        "read-only requests per second through each adapter on each transport (in-process calls,",
+        "the round trip to dynalite included, so the ratio is below the CPU ratio):",
+        "",
+        *table(result),
+        "",
+        "The lean transport's own work (JSON, signing, parsing) is about 40 us of its call; the",
+        "rest is urllib3 and http.client (aiohttp for async) and the socket.",
+        "",
+    ]
+
+
 def write(results: dict[str, Any], out: Path, *, plots: bool) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     images = _plots(results, out.with_suffix("")) if plots else {}
@@ -435,6 +459,7 @@ def write(results: dict[str, Any], out: Path, *, plots: bool) -> None:
         "signing, its user-agent string and endpoint resolution on every call, parsing) and the",
         "round trip, which the overhead ratios above put in proportion.",
         "",
+        *_transport_section(results),
         "## Caveats",
         "",
         "- dynalite is not DynamoDB: its latency is a local process's, so the time ratios say",

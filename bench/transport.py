@@ -1,12 +1,14 @@
 """botocore against the lean transport, side by side in one run on one dynalite process:
 
+``python -m bench`` runs it as section 7 of docs/benchmarks.md; on its own:
+
 1. client CPU per call: ``time.process_time`` over ``n`` strongly consistent GetItems of a
    1,500-byte item, the median of ``rounds`` rounds, for botocore's client, the lean transport,
    aiobotocore's client and the lean transport on aiohttp (the rounds interleaved);
 2. read-only requests per second through each adapter on each transport (a valid cookie, the
    view reads a key; in-process calls, no socket), the median of ``rounds`` rounds.
 
-    PYTHONPATH=src .venv/bin/python -m bench.transport [--rounds 5] [--n 300]
+    .venv/bin/python -m bench.transport [--rounds 5] [--n 300] [--adapters WSGI,Flask]
 """
 
 from __future__ import annotations
@@ -115,7 +117,23 @@ def adapters_per_second(
     return results
 
 
-def report(cpu: dict[str, float], rps: dict[str, dict[str, float]]) -> str:
+@dataclasses.dataclass
+class TransportResult:
+    cpu_ms: dict[str, float]  # client -> CPU ms per GetItem
+    per_second: dict[str, dict[str, float]]  # adapter -> transport -> read-only requests/s
+    rounds: int
+    n: int
+
+
+def measure(endpoint: str, sizer: Any, adapters: list[str], rounds: int, n: int) -> TransportResult:
+    """Both measurements of this module, side by side in one run."""
+    cpu = cpu_per_call(new_table(endpoint, "transport-cpu"), rounds, n)
+    return TransportResult(cpu, adapters_per_second(endpoint, sizer, adapters, rounds, n), rounds, n)
+
+
+def table(result: TransportResult) -> list[str]:
+    """The two tables of the report (Markdown lines)."""
+    cpu, rps = result.cpu_ms, result.per_second
     lines = [
         "| Client | CPU per GetItem (ms) | vs botocore's |",
         "| --- | ---: | ---: |",
@@ -134,7 +152,7 @@ def report(cpu: dict[str, float], rps: dict[str, dict[str, float]]) -> str:
         lines.append(
             f"| {name} | {values['botocore']:.0f} | {values['lean']:.0f} | {ratio:.2f}x |"
         )
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,13 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adapters", default="WSGI,Flask,Django,Starlette")
     args = parser.parse_args(argv)
     with dynalite() as endpoint:
-        cfg = new_table(endpoint, "transport-cpu")
-        cpu = cpu_per_call(cfg, args.rounds, args.n)
-        sizer = sizer_client(endpoint)
-        rps = adapters_per_second(
-            endpoint, sizer, args.adapters.split(","), args.rounds, args.n
+        result = measure(
+            endpoint, sizer_client(endpoint), args.adapters.split(","), args.rounds, args.n
         )
-    print(report(cpu, rps))
+    print("\n".join(table(result)))
     return 0
 
 
