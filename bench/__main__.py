@@ -100,9 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             endpoint, sizer, profile=not args.smoke, **sizes["profile"]
         )
         step("botocore against the lean transport")
-        results["transport"] = transport.measure(
-            endpoint, sizer, ADAPTERS, **sizes["transport"]
-        )
+        results["transport"] = transport.measure(endpoint, sizer, ADAPTERS, **sizes["transport"])
         results["load_after"] = os.getloadavg()[0]
     results["seconds"] = time.time() - started
     results["finished"] = time.time()

@@ -196,8 +196,8 @@ def _transport_section(results: dict[str, Any]) -> list[str]:
     return [
         "## 7. botocore against the lean transport",
         "",
-        "`bench/transport.py` (`Connection(transport=\"lean\")`, see the guide). Client CPU",
-        f"(`time.process_time`) per strongly consistent GetItem of a 1,500-byte item, the median",
+        '`bench/transport.py` (`Connection(transport="lean")`, see the guide). Client CPU',
+        "(`time.process_time`) per strongly consistent GetItem of a 1,500-byte item, the median",
         f"of {result.rounds} rounds of {result.n} calls, the clients' rounds interleaved; then",
         "read-only requests per second through each adapter on each transport (in-process calls,",
         "the round trip to dynalite included, so the ratio is below the CPU ratio):",

@@ -128,7 +128,9 @@ class TransportResult:
 def measure(endpoint: str, sizer: Any, adapters: list[str], rounds: int, n: int) -> TransportResult:
     """Both measurements of this module, side by side in one run."""
     cpu = cpu_per_call(new_table(endpoint, "transport-cpu"), rounds, n)
-    return TransportResult(cpu, adapters_per_second(endpoint, sizer, adapters, rounds, n), rounds, n)
+    return TransportResult(
+        cpu, adapters_per_second(endpoint, sizer, adapters, rounds, n), rounds, n
+    )
 
 
 def table(result: TransportResult) -> list[str]:
@@ -149,9 +151,7 @@ def table(result: TransportResult) -> list[str]:
     ]
     for name, values in rps.items():
         ratio = values["lean"] / values["botocore"]
-        lines.append(
-            f"| {name} | {values['botocore']:.0f} | {values['lean']:.0f} | {ratio:.2f}x |"
-        )
+        lines.append(f"| {name} | {values['botocore']:.0f} | {values['lean']:.0f} | {ratio:.2f}x |")
     return lines
 
 

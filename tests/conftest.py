@@ -115,7 +115,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         for name in ENGINES
     ]
     metafunc.parametrize("engine", params, indirect=True)
-    if metafunc.definition.get_closest_marker("transports") and "transport" in metafunc.fixturenames:
+    if (
+        metafunc.definition.get_closest_marker("transports")
+        and "transport" in metafunc.fixturenames
+    ):
         metafunc.parametrize("transport", TRANSPORTS, indirect=True)
 
 

@@ -1,8 +1,9 @@
 """The session stores: the core's flows carried out with botocore (sync) or aiobotocore (async).
 
-This is the only module that touches botocore. Each public method is one call of a sans-IO flow
-(``_core/flows.py``) through a driver, which performs each step and maps botocore's errors to
-this library's (keeping the AWS code, chaining the cause). :class:`SessionStore` and
+Each public method is one call of a sans-IO flow (``_core/flows.py``) through a driver, which
+performs each step, through the botocore client or the lean transport (``transport.py``,
+``Connection.transport``), and maps botocore's errors to this library's (keeping the AWS code,
+chaining the cause). :class:`SessionStore` and
 :class:`AsyncSessionStore` have the same methods; their drivers (``_run``/``_call``) mirror each
 other and differ only by ``await``. aiobotocore is imported only when an async store first needs
 a client.
@@ -25,7 +26,6 @@ import os
 import threading
 import time
 import weakref
-import zlib
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, suppress
@@ -55,7 +55,7 @@ from ._core.lifecycle import CookieUpdate
 from ._core.steps import Now
 from ._core.table import TableReport
 from ._core.users import UserSession
-from ._core.wire import OPERATIONS
+from ._core.wire import OPERATIONS, crc_matches, framed
 from .codec import Codec
 from .config import REGION_ENVS, Connection, StoreConfig
 from .exceptions import (
@@ -126,15 +126,7 @@ def guard_responses(client: Any) -> None:
         headers, body = response_dict["headers"], response_dict["body"]
         if not isinstance(body, (bytes, bytearray)):
             return  # a streaming body (no DynamoDB operation has one)
-        length = headers.get("content-length")
-        if length is None:
-            complete = "chunked" in headers.get("transfer-encoding", "").lower()
-        else:
-            complete = length.strip().isdigit() and int(length) == len(body)
-        crc = headers.get("x-amz-crc32")
-        if complete and crc is not None:
-            complete = crc.strip().isdigit() and int(crc) == zlib.crc32(body)
-        if not complete:
+        if not (framed(headers, body) and crc_matches(headers, body)):
             raise ConnectionClosedError(endpoint_url=endpoint)
 
     client.meta.events.register("before-parse.dynamodb", check, unique_id=RESPONSE_GUARD)
@@ -173,16 +165,13 @@ def make_async_client(connection: Connection, session: Any = None) -> Any:
     """Create the aiobotocore DynamoDB client, configured as :func:`make_client` does.
 
     Returns aiobotocore's async context manager: ``async with make_async_client(c) as client``.
-    Needs the ``async`` extra. ``session`` is the aiobotocore session to make it in.
+    Needs the ``async`` extra. ``session`` is the aiobotocore session to make it in (a new
+    one if not given).
     """
-    try:
-        from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
-        from aiobotocore.session import get_session  # type: ignore[import-untyped]
-    except ImportError:
-        raise ConfigurationError(
-            'the async store needs aiobotocore: pip install "dynamodb-sessions[async]"'
-        ) from None
-    return (session or get_session()).create_client(
+    session = session or _aio_session()
+    from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
+
+    return session.create_client(
         "dynamodb", config=client_config(connection, AioConfig), **client_arguments(connection)
     )
 
@@ -658,6 +647,7 @@ async def _client_lifetime(
 
 
 def _aio_session() -> Any:
+    """A new aiobotocore session; without aiobotocore, a configuration error naming the extra."""
     try:
         from aiobotocore.session import get_session  # type: ignore[import-untyped]
     except ImportError:

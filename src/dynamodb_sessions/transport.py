@@ -60,10 +60,8 @@ class _Endpoint:
             host = host.rpartition(":")[0]  # as botocore signs it, and as HTTP clients send it
         self.signer = wire.Signer(client.meta.region_name, host)
         # botocore's verify=True: its CA bundle (certifi's), unless one is configured.
-        self.ca_certs = get_cert_path(ca_bundle or True) if parts.scheme == "https" else None
-        self.proxy = (client.meta.config.proxies or get_environ_proxies(self.url)).get(
-            parts.scheme
-        )
+        self.ca_certs = (ca_bundle or get_cert_path(True)) if parts.scheme == "https" else None
+        self.proxy = (client.meta.config.proxies or get_environ_proxies(self.url)).get(parts.scheme)
         self.max_attempts = connection.max_attempts
         self.quota = wire.RetryQuota()
         self._model = client.meta.service_model
@@ -87,13 +85,11 @@ class _Endpoint:
             raise outcome.error
         if isinstance(outcome, wire.Incomplete):
             raise ConnectionClosedError(endpoint_url=self.url)
-        raise ClientError(
-            {  # type: ignore[typeddict-item]
-                "Error": {"Code": outcome.code, "Message": outcome.message},
-                "ResponseMetadata": {"HTTPStatusCode": outcome.status},
-            },
-            operation,
-        )
+        response: Any = {
+            "Error": {"Code": outcome.code, "Message": outcome.message},
+            "ResponseMetadata": {"HTTPStatusCode": outcome.status},
+        }
+        raise ClientError(response, operation)
 
 
 def _frozen(credentials: Any) -> Any:
@@ -251,4 +247,3 @@ class AsyncTransport:
     async def close(self) -> None:
         """Close the connections (in the loop that opened them)."""
         await self._session.close()
-

@@ -136,4 +136,3 @@ def test_the_lean_transport_refuses_what_botocore_refuses_before_sending(config,
                 store.finish(session)
             assert "Item.user_id.S" in str(caught.value.__cause__)
         assert "PutItem" not in proxy.operations()
-

@@ -74,7 +74,9 @@ def botocore_request(connection, operation: str, params: dict, when: datetime, m
     getattr(client, operation)(**params)
     client.close()
     (request,) = caught
-    headers = {k.lower(): (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}
+    headers = {
+        k.lower(): (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()
+    }
     headers.setdefault("host", connection.endpoint_url.removeprefix("http://"))
     return headers, request.body
 

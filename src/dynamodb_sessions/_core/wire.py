@@ -204,16 +204,16 @@ class Incomplete:
     crc: bool
 
 
-def framed(headers: Mapping[str, str], body: bytes) -> bool:
+def framed(headers: Mapping[str, str], body: bytes | bytearray) -> bool:
     """Tell whether ``body`` is complete: its length is the one announced (or it came
-    chunked) and its ``x-amz-crc32``, when given, matches. Shared by both transports."""
+    chunked). Both transports check it (botocore's through ``store.guard_responses``)."""
     length = headers.get("content-length")
     if length is None:
         return "chunked" in headers.get("transfer-encoding", "").lower()
     return length.strip().isdigit() and int(length) == len(body)
 
 
-def crc_matches(headers: Mapping[str, str], body: bytes) -> bool:
+def crc_matches(headers: Mapping[str, str], body: bytes | bytearray) -> bool:
     """Tell whether ``body`` matches its ``x-amz-crc32`` header (true without one)."""
     crc = headers.get("x-amz-crc32")
     return crc is None or (crc.strip().isdigit() and int(crc) == zlib.crc32(body))
@@ -279,7 +279,9 @@ THROTTLING_CODES = frozenset(
         "EC2ThrottledException",
     }
 )
-TRANSIENT_CODES = frozenset({"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"})
+TRANSIENT_CODES = frozenset(
+    {"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"}
+)
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 MAX_BACKOFF = 20.0
 
