@@ -66,6 +66,21 @@ class _Endpoint:
         self.quota = wire.RetryQuota()
         self._model = client.meta.service_model
 
+    def begin(self, method: str, params: Mapping[str, Any]) -> tuple[str, bytes, wire.Exchange]:
+        """The operation named by ``method``, the body, and the exchange that sends it."""
+        operation = wire.OPERATIONS[method]
+        body = self.body(operation, params)
+        return operation, body, wire.exchange(self.max_attempts, self.quota, random.random)
+
+    def headers(
+        self, operation: str, body: bytes, credentials: Any, attempt: int
+    ) -> dict[str, str]:
+        """The headers of one attempt: signed now, with the (unsigned) attempt count."""
+        headers = self.signer.headers(operation, body, credentials, datetime.now(timezone.utc))
+        headers["User-Agent"] = USER_AGENT
+        headers["amz-sdk-request"] = f"attempt={attempt}; max={self.max_attempts}"
+        return headers
+
     def body(self, operation: str, params: Mapping[str, Any]) -> bytes:
         """``params`` as sent; a request botocore would refuse raises its
         ``ParamValidationError`` here, before anything is sent."""
@@ -124,10 +139,8 @@ class Transport:
 
     def call(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Send ``method`` (a botocore method name in :data:`wire.OPERATIONS`) with ``params``."""
-        operation = wire.OPERATIONS[method]
         endpoint = self._endpoint
-        body = endpoint.body(operation, params)
-        flow = wire.exchange(endpoint.max_attempts, endpoint.quota, random.random)
+        operation, body, flow = endpoint.begin(method, params)
         reply: Any = None
         while True:
             try:
@@ -139,14 +152,9 @@ class Transport:
                 reply = None
                 continue
             credentials = _frozen(self._credentials).get_frozen_credentials()
-            headers = endpoint.signer.headers(
-                operation, body, credentials, datetime.now(timezone.utc)
-            )
-            reply = self._send(body, headers, step.attempt)
+            reply = self._send(body, endpoint.headers(operation, body, credentials, step.attempt))
 
-    def _send(self, body: bytes, headers: dict[str, str], attempt: int) -> wire.Answer | wire.Lost:
-        headers["User-Agent"] = USER_AGENT
-        headers["amz-sdk-request"] = f"attempt={attempt}; max={self._endpoint.max_attempts}"
+    def _send(self, body: bytes, headers: dict[str, str]) -> wire.Answer | wire.Lost:
         url = self._endpoint.url
         try:
             response = self._pool.urlopen(
@@ -202,10 +210,8 @@ class AsyncTransport:
 
     async def call(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Send ``method`` with ``params``: :meth:`Transport.call`, awaited."""
-        operation = wire.OPERATIONS[method]
         endpoint = self._endpoint
-        body = endpoint.body(operation, params)
-        flow = wire.exchange(endpoint.max_attempts, endpoint.quota, random.random)
+        operation, body, flow = endpoint.begin(method, params)
         reply: Any = None
         while True:
             try:
@@ -217,16 +223,11 @@ class AsyncTransport:
                 reply = None
                 continue
             credentials = await _frozen(self._credentials).get_frozen_credentials()
-            headers = endpoint.signer.headers(
-                operation, body, credentials, datetime.now(timezone.utc)
+            reply = await self._send(
+                body, endpoint.headers(operation, body, credentials, step.attempt)
             )
-            reply = await self._send(body, headers, step.attempt)
 
-    async def _send(
-        self, body: bytes, headers: dict[str, str], attempt: int
-    ) -> wire.Answer | wire.Lost:
-        headers["User-Agent"] = USER_AGENT
-        headers["amz-sdk-request"] = f"attempt={attempt}; max={self._endpoint.max_attempts}"
+    async def _send(self, body: bytes, headers: dict[str, str]) -> wire.Answer | wire.Lost:
         url, errors = self._endpoint.url, self._errors
         try:
             async with self._session.post(

@@ -53,9 +53,9 @@ class Attempts(list[str]):
         if lean is not None:
             send = lean._send
 
-            def record_and_send(body, headers, attempt):
+            def record_and_send(body, headers):
                 self.append(headers["X-Amz-Target"].rpartition(".")[2])
-                return send(body, headers, attempt)
+                return send(body, headers)
 
             lean._send = record_and_send
         store.client.meta.events.register("before-send.dynamodb", record)
