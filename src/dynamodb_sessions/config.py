@@ -80,17 +80,17 @@ class Connection:
     """How to reach DynamoDB.
 
     Timeouts are short on purpose: botocore's own defaults (60 s read timeout) would hang a web
-    worker during an outage. botocore's ``standard`` retry mode is the only retry layer.
-    ``max_pool_connections`` is the size of the client's connection pool (botocore's default,
-    10): the most requests one client has in flight at once without opening throw-away
-    connections. Raise it for a process that serves more concurrent requests than that
+    worker during an outage. botocore's ``standard`` retry mode (which the lean transport
+    reproduces) is the only retry layer. ``max_pool_connections`` is the size of the client's
+    (and the lean transport's) connection pool (botocore's default, 10): the most requests one
+    client has in flight at once without opening throw-away connections. Raise it for a process that serves more concurrent requests than that
     (threads, or tasks on one event loop); :meth:`SessionStore.gc` never runs more segments
     at once than it.
 
     ``transport`` chooses how the item operations travel (``AWS_DYNAMODB_SESSION_TRANSPORT``):
     ``"botocore"`` (the default), botocore's client, with its event hooks and customisations;
     ``"lean"``, the library's own (:mod:`dynamodb_sessions.transport`): the same requests,
-    signatures and retries for about a third of the client CPU, with botocore's credentials,
+    signatures and retries for under half of the client CPU, with botocore's credentials,
     endpoint and HTTP settings.
     """
 

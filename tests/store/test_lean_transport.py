@@ -136,3 +136,17 @@ def test_the_lean_transport_refuses_what_botocore_refuses_before_sending(config,
                 store.finish(session)
             assert "Item.user_id.S" in str(caught.value.__cause__)
         assert "PutItem" not in proxy.operations()
+
+
+@pytest.mark.parametrize("transport", ["botocore", "lean"])
+def test_a_proxy_in_the_environment_is_used_as_botocore_uses_it(
+    engine, config, transport, monkeypatch
+):
+    chosen = config.replace(connection=dataclasses.replace(config.connection, transport=transport))
+    with FaultProxy(engine.endpoint) as proxy, monkeypatch.context() as env:
+        env.setenv("HTTP_PROXY", proxy.endpoint)  # (only until the proxy closes)
+        env.delenv("NO_PROXY", raising=False)
+        env.delenv("no_proxy", raising=False)
+        with SessionStore(chosen) as store:
+            assert store.exists("0" * 43) is False
+        assert proxy.operations() == ["GetItem"]
