@@ -31,6 +31,7 @@ SIZES = {
         "gc": {"items": 1000, "rounds": 3},
         "profile": {"n": 1000, "rounds": 5},
         "transport": {"rounds": 5, "n": 300},
+        "wire": {"shapes": [(8, 50), (64, 20)]},
     },
     "smoke": {
         "overhead": {"rounds": 2, "n": 3},
@@ -39,6 +40,7 @@ SIZES = {
         "gc": {"items": 30, "rounds": 1},
         "profile": {"n": 10, "rounds": 2},
         "transport": {"rounds": 1, "n": 5},
+        "wire": {"shapes": [(2, 3), (4, 2)]},
     },
 }
 
@@ -101,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         step("botocore against the lean transport")
         results["transport"] = transport.measure(endpoint, sizer, ADAPTERS, **sizes["transport"])
+        step("one session, many requests at once, counted at the wire")
+        results["wire"] = concurrency.measure_wire(endpoint, **sizes["wire"])
         results["load_after"] = os.getloadavg()[0]
     results["seconds"] = time.time() - started
     results["finished"] = time.time()

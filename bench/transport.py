@@ -1,6 +1,6 @@
 """botocore against the lean transport, side by side in one run on one dynalite process:
 
-``python -m bench`` runs it as section 7 of docs/benchmarks.md; on its own:
+``python -m bench`` runs it as section 8 of docs/benchmarks.md; on its own:
 
 1. client CPU per call: ``time.process_time`` over ``n`` strongly consistent GetItems of a
    1,500-byte item, the median of ``rounds`` rounds, for botocore's client, the lean transport,

@@ -83,9 +83,9 @@ class Connection:
     worker during an outage. botocore's ``standard`` retry mode (which the lean transport
     reproduces) is the only retry layer. ``max_pool_connections`` is the size of the client's
     (and the lean transport's) connection pool (botocore's default, 10): the most requests one
-    client has in flight at once without opening throw-away connections. Raise it for a process that serves more concurrent requests than that
-    (threads, or tasks on one event loop); :meth:`SessionStore.gc` never runs more segments
-    at once than it.
+    client has in flight at once without opening throw-away connections. Raise it for a
+    process that serves more concurrent requests than that (threads, or tasks on one event
+    loop); :meth:`SessionStore.gc` never runs more segments at once than it.
 
     ``transport`` chooses how the item operations travel (``AWS_DYNAMODB_SESSION_TRANSPORT``):
     ``"botocore"`` (the default), botocore's client, with its event hooks and customisations;
