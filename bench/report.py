@@ -244,6 +244,30 @@ def _plots(results: dict[str, Any], folder: Path) -> dict[str, str]:
     return made
 
 
+def _transport_section(results: dict[str, Any]) -> list[str]:
+    """Section 8: botocore against the lean transport (absent from runs made before it)."""
+    result = results.get("transport")
+    if result is None:
+        return []
+    from bench.transport import table
+
+    return [
+        "## 10. botocore against the lean transport",
+        "",
+        '`bench/transport.py` (`Connection(transport="lean")`, see the guide). Client CPU',
+        "(`time.process_time`) per strongly consistent GetItem of a 1,500-byte item, the median",
+        f"of {result.rounds} rounds of {result.n} calls, the clients' rounds interleaved; then",
+        "read-only requests per second through each adapter on each transport (in-process calls,",
+        "the round trip to dynalite included, so the ratio is below the CPU ratio):",
+        "",
+        *table(result),
+        "",
+        "The lean transport's own work (JSON, signing, parsing) is about 40 us of its call; the",
+        "rest is urllib3 and http.client (aiohttp for async) and the socket.",
+        "",
+    ]
+
+
 def write(results: dict[str, Any], out: Path, *, plots: bool) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     images = _plots(results, out.with_suffix("")) if plots else {}
@@ -500,6 +524,7 @@ def write(results: dict[str, Any], out: Path, *, plots: bool) -> None:
     lines += inflight.report_lines(results["inflight"], results["sizes"]["inflight"])
     lines += [
         *_wire_section(results["wire"]),
+        *_transport_section(results),
         *kept_sections(out),
         "## Caveats",
         "",
