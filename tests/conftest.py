@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 from dynamodb_sessions import Connection, SessionStore, StoreConfig
@@ -18,6 +19,13 @@ from dynamodb_sessions.local import DYNALITE_PACKAGE, LOCAL_CREDENTIALS, local_e
 from dynamodb_sessions.local import dynalite_engine as dynalite_engine_at
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests check behaviour, never speed: no per-example deadline and no "generation is
+# slow" health check, both of which fail on a loaded machine for reasons outside the code.
+hypothesis.settings.register_profile(
+    "suite", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("suite")
 ENGINES = ("moto", "dynalite")
 TRANSPORTS = ("botocore", "lean")
 
