@@ -39,8 +39,10 @@ def share_botocores_data_loader() -> None:
     minutes over the suite's thousands of stores. The loader only reads botocore's own data
     files and caches what it parsed (a session already hands the same parsed models to each
     of its clients), so sharing it changes no client's behaviour. Tests only: an application
-    makes one store (one client) per process.
+    makes its store, and so its client, once.
     """
+    # Where botocore.session looks the factory up; fails loudly if a botocore release moves it.
+    assert botocore.session.create_loader is botocore.loaders.create_loader  # type: ignore[attr-defined]
     create_loader = functools.cache(botocore.loaders.create_loader)
     botocore.session.create_loader = create_loader  # type: ignore[attr-defined]
 
