@@ -47,10 +47,13 @@ from botocore.exceptions import (
 
 from ._core import flows, users
 from ._core import gc as gc_flows
+from ._core import stats as stats_flows
 from ._core import table as table_flows
 from ._core.flows import Call, Failed, Flow, SaveOutcome, Sleep
 from ._core.gc import GCReport, PageHook
 from ._core.lifecycle import CookieUpdate
+from ._core.scan import Tally
+from ._core.stats import ProgressHook, ScanProgress, TableStats
 from ._core.steps import Now
 from ._core.table import TableReport
 from ._core.users import UserSession
@@ -455,9 +458,13 @@ class SessionStore(_BaseStore):
         """Refresh a stored session's expiry without rewriting its data."""
         self._run(flows.touch(self.config, session, self._now()))
 
-    def delete(self, session_id: str) -> None:
-        """End the stored session ``session_id`` (log out; absent is fine)."""
-        self._run(flows.end(self.config, session_id))
+    def delete(self, session_id: str, *, rotated_to: str | None = None) -> None:
+        """End the stored session ``session_id`` (log out; absent is fine).
+
+        ``rotated_to``: the id the session now lives on as, when the caller moved it there
+        itself (the security log then says "rotated", not "ended").
+        """
+        self._run(flows.end(self.config, session_id, rotated_to))
 
     def rotate(self, session: Session) -> None:
         """Move the session to a new id now, keeping its data; the old id stops working."""
@@ -495,16 +502,36 @@ class SessionStore(_BaseStore):
         after the scan saw it is kept. ``dry_run`` only counts; ``progress`` is called with
         the running total after each scanned page.
         """
-        tally = gc_flows.Tally(segments, dry_run, progress)
-        work = gc_flows.segment_flows(
-            self.config, self._now(), segments, dry_run=dry_run, on_page=tally.add
+        tally = Tally(GCReport(segments=segments, dry_run=dry_run), progress)
+        self._in_parallel(
+            gc_flows.segment_flows(
+                self.config, self._now(), segments, dry_run=dry_run, on_page=tally.add
+            )
         )
+        return tally.total
+
+    def stats(self, *, segments: int = 4, progress: ProgressHook | None = None) -> TableStats:
+        """Count what the table holds: sessions, expired ones still present, sizes, formats,
+        sessions per user (:class:`~dynamodb_sessions._core.stats.TableStats`).
+
+        A parallel scan of whole items in ``segments`` segments, as :meth:`gc`'s; ``progress``
+        is called with the running total after each scanned page. Nothing is decrypted.
+        """
+        tally = Tally(ScanProgress(segments=segments), progress)
+        now = self._now()
+        censuses = self._in_parallel(
+            stats_flows.segment_flows(self.config, now, segments, on_page=tally.add)
+        )
+        return stats_flows.summarize(censuses, now, segments)
+
+    def _in_parallel(self, work: list[Flow[T]]) -> list[T]:
+        """Run ``work`` (a parallel scan's segments) at once, one thread per flow, and return
+        their results in order."""
         # No more threads than the client has pooled connections: each extra one would open a
         # connection the pool then discards ("Connection pool is full").
-        threads = min(segments, pool_size(self.client))
-        with ThreadPoolExecutor(threads, thread_name_prefix="sessions-gc") as pool:
-            list(pool.map(self._run, work))
-        return tally.total
+        threads = min(len(work), pool_size(self.client))
+        with ThreadPoolExecutor(threads, thread_name_prefix="sessions-scan") as pool:
+            return list(pool.map(self._run, work))
 
     def list_user_sessions(self, user_id: str) -> list[UserSession]:
         """Every stored session of ``user_id`` (by the user index; see :mod:`._core.users`)."""
@@ -723,9 +750,10 @@ class AsyncSessionStore(_BaseStore):
         """Refresh a stored session's expiry without rewriting its data."""
         await self._run(flows.touch(self.config, session, self._now()))
 
-    async def delete(self, session_id: str) -> None:
-        """End the stored session ``session_id`` (log out; absent is fine)."""
-        await self._run(flows.end(self.config, session_id))
+    async def delete(self, session_id: str, *, rotated_to: str | None = None) -> None:
+        """End the stored session ``session_id`` (log out; absent is fine); see
+        :meth:`SessionStore.delete`."""
+        await self._run(flows.end(self.config, session_id, rotated_to))
 
     async def rotate(self, session: Session) -> None:
         """Move the session to a new id now, keeping its data; the old id stops working."""
@@ -761,21 +789,36 @@ class AsyncSessionStore(_BaseStore):
 
         See :meth:`SessionStore.gc`.
         """
-        tally = gc_flows.Tally(segments, dry_run, progress)
-        pending = iter(
+        tally = Tally(GCReport(segments=segments, dry_run=dry_run), progress)
+        await self._in_parallel(
             gc_flows.segment_flows(
                 self.config, self._now(), segments, dry_run=dry_run, on_page=tally.add
             )
         )
-
-        async def segments_in_turn() -> None:
-            for flow in pending:
-                await self._run(flow)
-
-        # As many segments at once as the client has connections (see SessionStore.gc).
-        width = min(segments, pool_size(await self._client()))
-        await asyncio.gather(*(segments_in_turn() for _ in range(width)))
         return tally.total
+
+    async def stats(self, *, segments: int = 4, progress: ProgressHook | None = None) -> TableStats:
+        """Count what the table holds. See :meth:`SessionStore.stats`."""
+        tally = Tally(ScanProgress(segments=segments), progress)
+        now = self._now()
+        censuses = await self._in_parallel(
+            stats_flows.segment_flows(self.config, now, segments, on_page=tally.add)
+        )
+        return stats_flows.summarize(censuses, now, segments)
+
+    async def _in_parallel(self, work: list[Flow[T]]) -> list[T]:
+        """Run ``work`` at once, one task per flow but no more at a time than the client has
+        connections (see :meth:`SessionStore._in_parallel`); return their results in order."""
+        results: dict[int, T] = {}
+        pending = iter(enumerate(work))
+
+        async def in_turn() -> None:
+            for index, flow in pending:
+                results[index] = await self._run(flow)
+
+        width = min(len(work), pool_size(await self._client()))
+        await asyncio.gather(*(in_turn() for _ in range(width)))
+        return [results[index] for index in range(len(work))]
 
     async def list_user_sessions(self, user_id: str) -> list[UserSession]:
         """Every stored session of ``user_id`` (by the user index; see :mod:`._core.users`)."""
