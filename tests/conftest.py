@@ -3,6 +3,7 @@ test, a controllable clock, and an AWS environment isolated from the machine's."
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import uuid
@@ -10,6 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import botocore.loaders
+import botocore.session
 import hypothesis
 import pytest
 
@@ -36,6 +39,25 @@ TRANSPORTS = ("botocore", "lean")
 # about the library. The tests of timeouts and retries (tests/faults, the adapters' fault tests)
 # set the library's defaults, or shorter ones, themselves.
 ENGINE_TIMEOUTS = {"connect_timeout": 30.0, "read_timeout": 30.0}
+
+
+def share_botocores_data_loader() -> None:
+    """One botocore data loader per process instead of one per botocore session.
+
+    Every store makes its client in a botocore session of its own, and a new session parses
+    botocore's JSON models (DynamoDB's, the endpoints) again: about 50 ms of CPU per client,
+    minutes over the suite's thousands of stores. The loader only reads botocore's own data
+    files and caches what it parsed (a session already hands the same parsed models to each
+    of its clients), so sharing it changes no client's behaviour. Tests only: an application
+    makes its store, and so its client, once.
+    """
+    # Where botocore.session looks the factory up; fails loudly if a botocore release moves it.
+    assert botocore.session.create_loader is botocore.loaders.create_loader  # type: ignore[attr-defined]
+    create_loader = functools.cache(botocore.loaders.create_loader)
+    botocore.session.create_loader = create_loader  # type: ignore[attr-defined]
+
+
+share_botocores_data_loader()
 
 
 @dataclass(frozen=True)
