@@ -6,7 +6,7 @@ every read, and session ids hashed at rest. This module imports no web framework
 """
 
 from ._core.flows import SaveOutcome
-from ._core.gc import GCReport
+from ._core.gc import GCCheckpoint, GCReport
 from ._core.items import StoredState
 from ._core.lifecycle import CookieAction, CookieUpdate
 from ._core.table import TableReport
@@ -52,6 +52,7 @@ __all__ = [
     "CookieSettings",
     "CookieUpdate",
     "CorruptSessionError",
+    "GCCheckpoint",
     "GCReport",
     "JSONSerializer",
     "LockSettings",

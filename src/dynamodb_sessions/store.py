@@ -27,7 +27,7 @@ import time
 import weakref
 import zlib
 from collections.abc import AsyncGenerator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import AsyncExitStack, suppress
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -49,7 +49,7 @@ from ._core import flows, users
 from ._core import gc as gc_flows
 from ._core import table as table_flows
 from ._core.flows import Call, Failed, Flow, SaveOutcome, Sleep
-from ._core.gc import GCReport, PageHook
+from ._core.gc import CheckpointHook, GCCheckpoint, GCReport, PageHook
 from ._core.lifecycle import CookieUpdate
 from ._core.steps import Now
 from ._core.table import TableReport
@@ -346,6 +346,28 @@ class _BaseStore:
     def _now(self) -> int:
         return int(self.clock())
 
+    def _gc_run(
+        self,
+        segments: int,
+        dry_run: bool,
+        progress: PageHook | None,
+        margin: int | None,
+        page_size: int | None,
+        resume: GCCheckpoint | None,
+        checkpoint: CheckpointHook | None,
+    ) -> gc_flows.Run:
+        return gc_flows.Run(
+            self.config,
+            self._now(),
+            segments,
+            dry_run=dry_run,
+            margin=margin,
+            page_size=page_size,
+            progress=progress,
+            resume=resume,
+            checkpoint=checkpoint,
+        )
+
 
 class SessionStore(_BaseStore):
     """Sessions in a DynamoDB table, through botocore (synchronous).
@@ -487,24 +509,41 @@ class SessionStore(_BaseStore):
         self._run(flows.release(self.config, session))
 
     def gc(
-        self, *, segments: int = 4, dry_run: bool = False, progress: PageHook | None = None
+        self,
+        *,
+        segments: int = 4,
+        dry_run: bool = False,
+        progress: PageHook | None = None,
+        margin: int | None = None,
+        page_size: int | None = None,
+        resume: GCCheckpoint | None = None,
+        checkpoint: CheckpointHook | None = None,
     ) -> GCReport:
         """Delete expired items: a parallel scan of ``segments`` segments (one thread each).
 
-        Each delete is conditional on the item still being expired, so a session refreshed
-        after the scan saw it is kept. ``dry_run`` only counts; ``progress`` is called with
-        the running total after each scanned page.
+        An item that expired longer ago than ``margin`` seconds (default
+        ``config.gc_margin``, an hour) is deleted in a batch; one that expired more recently
+        by a delete conditional on it still being expired, so a session refreshed after the
+        scan saw it is kept (see :mod:`._core.gc`). Throttling is waited out. ``dry_run``
+        only counts; ``progress`` is called with the running total after each scanned page,
+        ``checkpoint`` with where the run is (save it, and pass it back as ``resume`` to go
+        on after a stop; its segment count then wins). ``page_size`` caps the items each
+        Scan call reads. The first segment that fails stops the others.
         """
-        tally = gc_flows.Tally(segments, dry_run, progress)
-        work = gc_flows.segment_flows(
-            self.config, self._now(), segments, dry_run=dry_run, on_page=tally.add
-        )
+        run = self._gc_run(segments, dry_run, progress, margin, page_size, resume, checkpoint)
         # No more threads than the client has pooled connections: each extra one would open a
         # connection the pool then discards ("Connection pool is full").
-        threads = min(segments, pool_size(self.client))
+        threads = max(1, min(run.width, pool_size(self.client)))
         with ThreadPoolExecutor(threads, thread_name_prefix="sessions-gc") as pool:
-            list(pool.map(self._run, work))
-        return tally.total
+            futures = [pool.submit(self._run, flow) for flow in run.flows()]
+            try:
+                for future in as_completed(futures):
+                    future.result()
+            finally:  # a failure, or an interruption (KeyboardInterrupt) in this thread
+                run.stop()
+                for future in futures:
+                    future.cancel()
+        return run.total
 
     def list_user_sessions(self, user_id: str) -> list[UserSession]:
         """Every stored session of ``user_id`` (by the user index; see :mod:`._core.users`)."""
@@ -755,27 +794,40 @@ class AsyncSessionStore(_BaseStore):
         await self._run(flows.release(self.config, session))
 
     async def gc(
-        self, *, segments: int = 4, dry_run: bool = False, progress: PageHook | None = None
+        self,
+        *,
+        segments: int = 4,
+        dry_run: bool = False,
+        progress: PageHook | None = None,
+        margin: int | None = None,
+        page_size: int | None = None,
+        resume: GCCheckpoint | None = None,
+        checkpoint: CheckpointHook | None = None,
     ) -> GCReport:
         """Delete expired items: a parallel scan of ``segments`` segments (one task each).
 
         See :meth:`SessionStore.gc`.
         """
-        tally = gc_flows.Tally(segments, dry_run, progress)
-        pending = iter(
-            gc_flows.segment_flows(
-                self.config, self._now(), segments, dry_run=dry_run, on_page=tally.add
-            )
-        )
+        run = self._gc_run(segments, dry_run, progress, margin, page_size, resume, checkpoint)
+        pending = run.flows()
 
         async def segments_in_turn() -> None:
             for flow in pending:
                 await self._run(flow)
 
         # As many segments at once as the client has connections (see SessionStore.gc).
-        width = min(segments, pool_size(await self._client()))
-        await asyncio.gather(*(segments_in_turn() for _ in range(width)))
-        return tally.total
+        width = max(1, min(run.width, pool_size(await self._client())))
+        tasks = [asyncio.ensure_future(segments_in_turn()) for _ in range(width)]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # the first failure, raised here
+        finally:  # a failure, or this coroutine cancelled: the other segments stop too
+            run.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return run.total
 
     async def list_user_sessions(self, user_id: str) -> list[UserSession]:
         """Every stored session of ``user_id`` (by the user index; see :mod:`._core.users`)."""
