@@ -120,6 +120,10 @@ class GCCheckpoint:
     done: set[int] = field(default_factory=set)
     next_keys: dict[int, dict[str, Any]] = field(default_factory=dict)
 
+    def copy(self) -> GCCheckpoint:
+        """A checkpoint of its own, equal to this one."""
+        return GCCheckpoint(self.table, self.segments, set(self.done), dict(self.next_keys))
+
     @property
     def finished(self) -> bool:
         """Every segment is done."""
@@ -356,7 +360,7 @@ class Run:
             raise ConfigurationError(f"page_size must be at least 1, not {page_size}")
         self.config, self.now, self.segments = config, now, segments
         self.dry_run, self.page_size = dry_run, page_size
-        self.position = resume or GCCheckpoint(config.table, segments)
+        self.position = resume.copy() if resume else GCCheckpoint(config.table, segments)
         self.total = GCReport(
             segments=segments, dry_run=dry_run, segments_done=len(self.position.done)
         )
@@ -420,11 +424,4 @@ class Run:
             if self._progress is not None:
                 self._progress(self.total)
             if self._checkpoint is not None:
-                self._checkpoint(
-                    GCCheckpoint(
-                        self.position.table,
-                        self.position.segments,
-                        set(self.position.done),
-                        dict(self.position.next_keys),
-                    )
-                )
+                self._checkpoint(self.position.copy())
