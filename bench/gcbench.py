@@ -1,17 +1,25 @@
 """GC throughput: expired items deleted per second by ``store.gc(segments=k)``, against a
 sequential Scan + BatchWriteItem delete (25 keys a call, unconditional) on the same table.
 
-Each run starts from the same ``items`` expired items (0.5 KB of data each), written just
-before it (not timed). Rounds rotate the order of the variants; the ratio is each variant's
-items/s over the baseline's in the same round, and the result is the median of those."""
+Each run starts from the same ``items`` items (0.5 KB of data each) that expired two hours
+before (beyond GC's one-hour margin, so GC deletes them in batches too), written just before
+it (not timed). With ``rtt_ms`` every timed call goes through bench/latency.py's proxy, which
+adds that round trip. Rounds rotate the order of the variants; the ratio is each variant's
+items/s over the baseline's in the same round, and the result is the median of those.
+
+    python -m bench.gcbench --rtt-ms 5 --items 2000 --rounds 3
+"""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from bench._common import TIMEOUT, Clock, median, new_table, session_data
+from bench._common import TIMEOUT, Clock, dynalite, median, new_table, session_data
+from bench.latency import latency_proxy
 from dynamodb_sessions import Codec, SessionStore
 from dynamodb_sessions._core.items import build_item
 from dynamodb_sessions.ids import new_session_id, storage_key
@@ -84,11 +92,26 @@ def baseline_gc(client: Any, table: str, now: int) -> int:
             return deleted
 
 
-def measure(endpoint: str, items: int, rounds: int) -> list[GCResult]:
+def measure(
+    endpoint: str,
+    items: int,
+    rounds: int,
+    rtt_ms: float = 0.0,
+    segments: tuple[int, ...] = SEGMENTS,
+) -> list[GCResult]:
+    with latency_proxy(endpoint, rtt_ms) as timed:
+        return _measure(endpoint, timed, items, rounds, segments)
+
+
+def _measure(
+    endpoint: str, timed: str, items: int, rounds: int, segments: tuple[int, ...]
+) -> list[GCResult]:
     cfg = new_table(endpoint, "gc")
     clock = Clock()
     store = SessionStore(cfg, clock=clock)
-    variants = [BASELINE, *(f"gc(segments={k})" for k in SEGMENTS)]
+    far = cfg.replace(connection=dataclasses.replace(cfg.connection, endpoint_url=timed))
+    far_store = SessionStore(far, clock=clock)
+    variants = [BASELINE, *(f"gc(segments={k})" for k in segments)]
     rates: dict[str, list[float]] = {v: [] for v in variants}
     try:
         for round_ in range(rounds):
@@ -98,10 +121,10 @@ def measure(endpoint: str, items: int, rounds: int) -> list[GCResult]:
                 _populate(store.client, cfg, items, int(clock.now))
                 start = time.perf_counter()
                 if variant == BASELINE:
-                    deleted = baseline_gc(store.client, cfg.table, int(clock.now))
+                    deleted = baseline_gc(far_store.client, cfg.table, int(clock.now))
                 else:
-                    segments = int(variant.split("=")[1].rstrip(")"))
-                    deleted = store.gc(segments=segments).deleted
+                    width = int(variant.split("=")[1].rstrip(")"))
+                    deleted = far_store.gc(segments=width).deleted
                 elapsed = time.perf_counter() - start
                 if deleted != items:
                     raise RuntimeError(f"{variant} deleted {deleted} of {items}")
@@ -109,8 +132,32 @@ def measure(endpoint: str, items: int, rounds: int) -> list[GCResult]:
     finally:
         store.client.delete_table(TableName=cfg.table)
         store.close()
+        far_store.close()
     results = []
     for variant in variants:
         ratios = [r / b for r, b in zip(rates[variant], rates[BASELINE], strict=True)]
         results.append(GCResult(variant, median(rates[variant]), median(ratios), ratios))
     return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.gcbench", description=__doc__)
+    parser.add_argument("--rtt-ms", type=float, default=5.0, help="modelled round trip (5)")
+    parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--segments", default="1,4,8", help="gc() variants (1,4,8)")
+    args = parser.parse_args(argv)
+    widths = tuple(int(k) for k in args.segments.split(","))
+    with dynalite() as endpoint:
+        results = measure(endpoint, args.items, args.rounds, args.rtt_ms, widths)
+    print(f"{args.items} items, {args.rtt_ms:g} ms round trip, {args.rounds} rounds")
+    print("| variant | items/s | vs baseline | per round |")
+    print("|---|---|---|---|")
+    for r in results:
+        rounds = ", ".join(f"{x:.2f}" for x in r.ratios)
+        print(f"| {r.variant} | {r.items_per_s:.0f} | {r.ratio:.2f}x | {rounds} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
