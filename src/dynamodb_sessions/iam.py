@@ -65,9 +65,9 @@ def iam_policy(
 
     The web application needs the ``Sessions`` statement, and ``UserSessions`` on the user index
     when it lists or revokes a user's sessions (``user_index=None`` leaves it out). ``gc`` adds
-    ``Scan`` and ``BatchWriteItem`` for ``dynamodb-sessions gc``; ``admin`` adds what ``create-table`` and ``check``
-    call. ``region``/``account`` narrow the ARNs; ``*`` matches any (a table of that name in
-    every region, which is what a Global Table's replicas are).
+    ``Scan`` and ``BatchWriteItem`` for ``dynamodb-sessions gc``; ``admin`` adds what
+    ``create-table`` and ``check`` call. ``region``/``account`` narrow the ARNs; ``*`` matches
+    any (a table of that name in every region, which is what a Global Table's replicas are).
     """
     arn = table_arn(table, region=region, account=account)
     statements: list[dict[str, Any]] = [

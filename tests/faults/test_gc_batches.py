@@ -8,13 +8,13 @@ import dataclasses
 import json
 
 import pytest
-from faults.proxy import FaultProxy, operation_of
-from faults.stale import _body, _with_body
 
 from dynamodb_sessions import AsyncSessionStore, GCCheckpoint, SessionStore
 from dynamodb_sessions._core import gc
 from dynamodb_sessions.exceptions import BackendUnavailableError
 from dynamodb_sessions.ids import storage_key
+from faults.proxy import FaultProxy, operation_of
+from faults.stale import _body, _with_body
 
 
 def new_sessions(store: SessionStore, count: int) -> list[str]:

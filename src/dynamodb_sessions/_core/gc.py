@@ -213,8 +213,6 @@ def collect_segment(
     ``now``: by batches what expired before ``now - config.gc_margin``, the rest one by one,
     conditionally.
     """
-    names = config.attributes
-    batch_before = now - config.gc_margin
     report = GCReport(segments=total, dry_run=dry_run)
     while True:
         params = requests.scan_expired(
@@ -232,13 +230,7 @@ def collect_segment(
             dry_run=dry_run,
         )
         if not dry_run:
-            old = [item for item in items if _batchable(config, item, batch_before)]
-            for i in range(0, len(old), BATCH_SIZE):
-                keys = [{names.key: item[names.key]} for item in old[i : i + BATCH_SIZE]]
-                page += yield from _delete_batch(config, keys, waits)
-            for item in items:
-                if not _batchable(config, item, batch_before):
-                    page += yield from _delete_one(config, item, now, waits)
+            page += yield from _delete_expired(config, items, now, waits)
         start_key = reply.get("LastEvaluatedKey")
         page += GCReport(segments=total, throttled=waits.count)
         if not start_key:
@@ -248,6 +240,24 @@ def collect_segment(
             on_page(page, start_key)
         if not start_key:
             return report
+
+
+def _delete_expired(
+    config: StoreConfig, items: list[dict[str, Any]], now: int, waits: _Waits
+) -> Flow[GCReport]:
+    """Delete the expired ``items`` of one page: in batches those expired before the margin,
+    the others one by one, conditionally."""
+    before = now - config.gc_margin
+    key = config.attributes.key
+    old = [item for item in items if _batchable(config, item, before)]
+    done = GCReport()
+    for i in range(0, len(old), BATCH_SIZE):
+        keys = [{key: item[key]} for item in old[i : i + BATCH_SIZE]]
+        done += yield from _delete_batch(config, keys, waits)
+    for item in items:
+        if not _batchable(config, item, before):
+            done += yield from _delete_one(config, item, now, waits)
+    return done
 
 
 def _batchable(config: StoreConfig, item: dict[str, Any], before: int) -> bool:

@@ -2,8 +2,9 @@
 
 Sessions carry an optional user identity (``Session.user_id``, attribute ``user_id``). A sparse
 global secondary index on it (``StoreConfig.user_index``, ``user_id-index`` by default; made by
-``create-table``; keys only, so saves and refreshes never write it) finds a user's items. Revoking deletes them by storage key, each delete
-conditional on the item still belonging to that user. The next request of a revoked session
+``create-table``; keys only, so saves and refreshes never write it) finds a user's items.
+Revoking deletes them by storage key, each delete conditional on the item still belonging to
+that user. The next request of a revoked session
 reads no item and gets a new empty session, on any server; a request in flight cannot bring it
 back, because its write is conditional on the version it read.
 
