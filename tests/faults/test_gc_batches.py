@@ -49,42 +49,6 @@ def no_waits(monkeypatch):
     monkeypatch.setattr(gc, "_jitter", lambda: 0.0)
 
 
-def test_old_items_go_in_batches_and_a_session_refreshed_within_the_margin_survives(
-    store, clock, config, calls
-):
-    margin = config.gc_margin
-    old = new_sessions(store, 30)
-    clock.advance(margin + 10)
-    doomed, refreshed = new_sessions(store, 2)
-    clock.advance(config.timeout - 1)
-    request = store.load(refreshed)  # a request that still finds it valid...
-    request["n"] = "kept"
-    del calls[:]
-
-    # GC's clock runs 2 s ahead: to it the two recent sessions expired (within the margin) and
-    # the 30 old ones more than the margin ago. The request saves after the scan saw it.
-    flow = gc.collect_segment(store.config, store._now() + 2, 0, 1)
-    step = next(flow)
-    scanned = store._call(step)
-    assert len(scanned["Items"]) == 32
-    store.finish(request)
-    reply = scanned
-    while True:
-        try:
-            step = flow.send(reply)
-        except StopIteration as done:
-            report = done.value
-            break
-        reply = store._call(step)
-
-    # Counted at the client (botocore's before-call): 2 batches for 30 items, and one
-    # conditional DeleteItem for each of the two recent ones, of which the refreshed one stays.
-    assert calls == ["Scan", "UpdateItem", "BatchWriteItem", "BatchWriteItem"] + ["DeleteItem"] * 2
-    assert (report.deleted, report.batched, report.kept) == (31, 30, 1)
-    assert not any(stored(store, sid) for sid in [*old, doomed])
-    assert store.load(refreshed)["n"] == "kept"
-
-
 def test_the_margin_is_taken_from_the_call_or_the_configuration(store, clock, config, calls):
     old = new_sessions(store, 3)
     clock.advance(config.timeout + 600)

@@ -5,16 +5,10 @@ from __future__ import annotations
 
 import uuid
 
+from test_gc_users_lock import new_session
+
 from dynamodb_sessions import SessionStore, StoreConfig
 from dynamodb_sessions._core import requests
-
-
-def signed_in(store: SessionStore, user: str) -> str:
-    session = store.load(None)
-    session["n"] = 1
-    session.user_id = user
-    store.finish(session)
-    return session.session_id
 
 
 def test_create_table_makes_a_keys_only_index(store, config):
@@ -37,7 +31,7 @@ def test_a_table_with_the_old_projection_keeps_working(engine, clock):
         report = store.check_table()
         assert report.ok
         assert any("projects INCLUDE" in note for note in report.notes)
-        ids = [signed_in(store, "alice") for _ in range(2)]
+        ids = [new_session(store, "alice") for _ in range(2)]
         listed = store.list_user_sessions("alice")
         assert len(listed) == 2 and all(s.active and s.accessed for s in listed)
         assert store.revoke_user("alice") == 2
