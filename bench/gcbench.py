@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from bench._common import TIMEOUT, Clock, dynalite, median, new_table, session_data
+from bench._common import ROOT, TIMEOUT, Clock, dynalite, median, new_table, session_data
 from bench.latency import latency_proxy
+from bench.report import replace_section
 from dynamodb_sessions import Codec, SessionStore
 from dynamodb_sessions._core.items import build_item
 from dynamodb_sessions.ids import new_session_id, storage_key
@@ -140,22 +143,56 @@ def _measure(
     return results
 
 
+SECTION = "gc-latency"
+
+
+def markdown(
+    results: list[GCResult], args: argparse.Namespace, loads: tuple[float, float]
+) -> list[str]:
+    lines = [
+        f"## GC at a modelled {args.rtt_ms:g} ms round trip",
+        "",
+        f"Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average "
+        f"{loads[0]:.1f} at the start and {loads[1]:.1f} at the end (2 CPUs, shared), with:",
+        "",
+        "```sh",
+        f"PYTHONPATH=src:. .venv/bin/python -m bench.gcbench --rtt-ms {args.rtt_ms:g} "
+        f"--items {args.items} --rounds {args.rounds} --segments {args.segments}",
+        "```",
+        "",
+        f"{args.items} items that expired two hours before (beyond GC's one-hour margin, so",
+        "GC deletes them in BatchWriteItems), written before each run (not timed); each call",
+        f"goes through bench/latency.py's proxy, which adds {args.rtt_ms:g} ms to it. The",
+        "baseline is a sequential Scan + BatchWriteItem (25 keys a call); `gc(segments=k)`",
+        "scans k segments at once (threads, at most the client's pool of 10). Rounds rotate",
+        "the order; the ratio is the median of the per-round ratios.",
+        "",
+        "| variant | items/s | vs baseline | per round |",
+        "|---|---|---|---|",
+    ]
+    for r in results:
+        rounds = ", ".join(f"{x:.2f}" for x in r.ratios)
+        lines.append(f"| {r.variant} | {r.items_per_s:.0f} | {r.ratio:.2f}x | {rounds} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gcbench", description=__doc__)
     parser.add_argument("--rtt-ms", type=float, default=5.0, help="modelled round trip (5)")
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--segments", default="1,4,8", help="gc() variants (1,4,8)")
+    parser.add_argument("--out", default=str(ROOT / "docs/benchmarks.md"), help="report page")
+    parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     widths = tuple(int(k) for k in args.segments.split(","))
+    before = os.getloadavg()[0]
     with dynalite() as endpoint:
         results = measure(endpoint, args.items, args.rounds, args.rtt_ms, widths)
-    print(f"{args.items} items, {args.rtt_ms:g} ms round trip, {args.rounds} rounds")
-    print("| variant | items/s | vs baseline | per round |")
-    print("|---|---|---|---|")
-    for r in results:
-        rounds = ", ".join(f"{x:.2f}" for x in r.ratios)
-        print(f"| {r.variant} | {r.items_per_s:.0f} | {r.ratio:.2f}x | {rounds} |")
+    lines = markdown(results, args, (before, os.getloadavg()[0]))
+    print("\n".join(lines))
+    if not args.no_write:
+        replace_section(Path(args.out), SECTION, lines)
     return 0
 
 
