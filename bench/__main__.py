@@ -30,6 +30,7 @@ SIZES = {
         "concurrency": {"concurrency": 16, "per_worker": 25, "rounds": 5},
         "gc": {"items": 1000, "rounds": 3},
         "profile": {"n": 1000, "rounds": 5},
+        "wire": {"shapes": [(8, 50), (64, 20)]},
     },
     "smoke": {
         "overhead": {"rounds": 2, "n": 3},
@@ -37,6 +38,7 @@ SIZES = {
         "concurrency": {"concurrency": 4, "per_worker": 2, "rounds": 2},
         "gc": {"items": 30, "rounds": 1},
         "profile": {"n": 10, "rounds": 2},
+        "wire": {"shapes": [(2, 3), (4, 2)]},
     },
 }
 
@@ -97,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         results["profile"] = profile_read.measure(
             endpoint, sizer, profile=not args.smoke, **sizes["profile"]
         )
+        step("one session, many requests at once, counted at the wire")
+        results["wire"] = concurrency.measure_wire(endpoint, **sizes["wire"])
         results["load_after"] = os.getloadavg()[0]
     results["seconds"] = time.time() - started
     results["finished"] = time.time()

@@ -47,10 +47,13 @@ from botocore.exceptions import (
 
 from ._core import flows, users
 from ._core import gc as gc_flows
+from ._core import stats as stats_flows
 from ._core import table as table_flows
 from ._core.flows import Call, Failed, Flow, SaveOutcome, Sleep
 from ._core.gc import CheckpointHook, GCCheckpoint, GCReport, PageHook
 from ._core.lifecycle import CookieUpdate
+from ._core.scan import Tally
+from ._core.stats import ProgressHook, ScanProgress, TableStats
 from ._core.steps import Now
 from ._core.table import TableReport
 from ._core.users import UserSession
@@ -535,19 +538,41 @@ class SessionStore(_BaseStore):
         Scan call reads. The first segment that fails stops the others.
         """
         run = self._gc_run(segments, dry_run, progress, margin, page_size, resume, checkpoint)
+        self._in_parallel(list(run.flows()), stop=run.stop)
+        return run.total
+
+    def stats(self, *, segments: int = 4, progress: ProgressHook | None = None) -> TableStats:
+        """Count what the table holds: sessions, expired ones still present, sizes, formats,
+        sessions per user (:class:`~dynamodb_sessions._core.stats.TableStats`).
+
+        A parallel scan of whole items in ``segments`` segments, as :meth:`gc`'s; ``progress``
+        is called with the running total after each scanned page. Nothing is decrypted.
+        """
+        tally = Tally(ScanProgress(segments=segments), progress)
+        now = self._now()
+        censuses = self._in_parallel(
+            stats_flows.segment_flows(self.config, now, segments, on_page=tally.add)
+        )
+        return stats_flows.summarize(censuses, now, segments)
+
+    def _in_parallel(self, work: list[Flow[T]], stop: Callable[[], None] | None = None) -> list[T]:
+        """Run ``work`` (a parallel scan's segments) at once, one thread per flow, and return
+        their results in order. The first failure is raised once the running flows ended:
+        ``stop`` (a run's) makes them end at their next step; those not started never start."""
         # No more threads than the client has pooled connections: each extra one would open a
         # connection the pool then discards ("Connection pool is full").
-        threads = max(1, min(run.width, pool_size(self.client)))
-        with ThreadPoolExecutor(threads, thread_name_prefix="sessions-gc") as pool:
-            futures = [pool.submit(self._run, flow) for flow in run.flows()]
+        threads = max(1, min(len(work), pool_size(self.client)))
+        with ThreadPoolExecutor(threads, thread_name_prefix="sessions-scan") as pool:
+            futures = [pool.submit(self._run, flow) for flow in work]
             try:
                 for future in as_completed(futures):
                     future.result()
             finally:  # a failure, or an interruption (KeyboardInterrupt) in this thread
-                run.stop()
+                if stop is not None:
+                    stop()
                 for future in futures:
                     future.cancel()
-        return run.total
+        return [future.result() for future in futures]
 
     def list_user_sessions(self, user_id: str) -> list[UserSession]:
         """Every stored session of ``user_id`` (by the user index; see :mod:`._core.users`)."""
@@ -814,25 +839,44 @@ class AsyncSessionStore(_BaseStore):
         See :meth:`SessionStore.gc`.
         """
         run = self._gc_run(segments, dry_run, progress, margin, page_size, resume, checkpoint)
-        pending = run.flows()
+        await self._in_parallel(list(run.flows()), stop=run.stop)
+        return run.total
 
-        async def segments_in_turn() -> None:
-            for flow in pending:
-                await self._run(flow)
+    async def stats(self, *, segments: int = 4, progress: ProgressHook | None = None) -> TableStats:
+        """Count what the table holds. See :meth:`SessionStore.stats`."""
+        tally = Tally(ScanProgress(segments=segments), progress)
+        now = self._now()
+        censuses = await self._in_parallel(
+            stats_flows.segment_flows(self.config, now, segments, on_page=tally.add)
+        )
+        return stats_flows.summarize(censuses, now, segments)
 
-        # As many segments at once as the client has connections (see SessionStore.gc).
-        width = max(1, min(run.width, pool_size(await self._client())))
-        tasks = [asyncio.ensure_future(segments_in_turn()) for _ in range(width)]
+    async def _in_parallel(
+        self, work: list[Flow[T]], stop: Callable[[], None] | None = None
+    ) -> list[T]:
+        """Run ``work`` at once, one task per flow but no more at a time than the client has
+        connections (see :meth:`SessionStore._in_parallel`); return their results in order.
+        The first failure cancels the other tasks (and calls ``stop``) and is raised."""
+        results: dict[int, T] = {}
+        pending = iter(enumerate(work))
+
+        async def in_turn() -> None:
+            for index, flow in pending:
+                results[index] = await self._run(flow)
+
+        width = max(1, min(len(work), pool_size(await self._client())))
+        tasks = [asyncio.ensure_future(in_turn()) for _ in range(width)]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
                 task.result()  # the first failure, raised here
         finally:  # a failure, or this coroutine cancelled: the other segments stop too
-            run.stop()
+            if stop is not None:
+                stop()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        return run.total
+        return [results[index] for index in range(len(work))]
 
     async def list_user_sessions(self, user_id: str) -> list[UserSession]:
         """Every stored session of ``user_id`` (by the user index; see :mod:`._core.users`)."""

@@ -52,6 +52,13 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
     assert {row["adapter"] for row in results["overhead"]} == ADAPTERS
     assert all(row["ratio"] > 0 for row in results["overhead"])
     assert {row["kind"] for row in results["concurrency"]} == {"read-only", "modified"}
+    wire = results["wire"]
+    assert {(row["adapter"], row["threads"]) for row in wire} == {
+        (adapter, threads) for adapter in ADAPTERS for threads in (2, 4)
+    }
+    for row in wire:  # exact counts at the proxy: one read and one update per request
+        assert (row["kept"], row["unavailable"], row["other_calls"]) == (row["total"], 0, 0)
+        assert row["get_items"] == row["update_items"] == 1.0
     assert results["gc"][0]["variant"] == "scan + batch delete"
     assert len(results["gc"]) == 5
     assert (
@@ -68,6 +75,7 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
         "## 4. Sync vs async",
         "## 5. GC throughput",
         "## 6. Profile",
+        "## 7. One session, many requests at once",
     ):
         assert heading in text
     assert "python -m bench --smoke" in text

@@ -250,18 +250,18 @@ def _sleep_until(deadline: float) -> None:
         time.sleep(left)
 
 
-def failing_fast_through(config: Any, proxy: FaultProxy) -> Any:
-    """``config`` (a StoreConfig) reaching its engine through ``proxy``, with short timeouts
-    and one retry, so an injected fault becomes an outage within a second."""
+def through(config: Any, proxy: FaultProxy, **connection: Any) -> Any:
+    """``config`` (a StoreConfig) reaching its engine through ``proxy``; ``connection``: other
+    fields of its Connection to change."""
     return config.replace(
-        connection=dataclasses.replace(
-            config.connection,
-            endpoint_url=proxy.endpoint,
-            connect_timeout=0.25,
-            read_timeout=0.25,
-            max_attempts=2,
-        )
+        connection=dataclasses.replace(config.connection, endpoint_url=proxy.endpoint, **connection)
     )
+
+
+def failing_fast_through(config: Any, proxy: FaultProxy) -> Any:
+    """``config`` reaching its engine through ``proxy``, with short timeouts and one retry, so
+    an injected fault becomes an outage within a second."""
+    return through(config, proxy, connect_timeout=0.25, read_timeout=0.25, max_attempts=2)
 
 
 def operation_of(request: bytes) -> str:

@@ -4,7 +4,6 @@ answered by a real TCP proxy, and a run stopped by an outage that resumes from i
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 
 import pytest
@@ -13,7 +12,7 @@ from dynamodb_sessions import AsyncSessionStore, GCCheckpoint, SessionStore
 from dynamodb_sessions._core import gc
 from dynamodb_sessions.exceptions import BackendUnavailableError
 from dynamodb_sessions.ids import storage_key
-from faults.proxy import FaultProxy, operation_of
+from faults.proxy import FaultProxy, operation_of, through
 from faults.stale import _body, _with_body
 
 
@@ -34,14 +33,10 @@ def stored(store: SessionStore, session_id: str) -> bool:
     )
 
 
-def through(config, proxy: FaultProxy, **connection):
+def through_unretried(config, proxy: FaultProxy):
     """``config`` reaching its engine through ``proxy``; botocore retries nothing (``max_attempts``
     1), so every throttling answer reaches GC's own backoff."""
-    return config.replace(
-        connection=dataclasses.replace(
-            config.connection, endpoint_url=proxy.endpoint, **{"max_attempts": 1, **connection}
-        )
-    )
+    return through(config, proxy, max_attempts=1)
 
 
 @pytest.fixture
@@ -62,7 +57,7 @@ def test_the_margin_is_taken_from_the_call_or_the_configuration(store, clock, co
 
 def test_throttled_scans_and_batches_are_waited_out(engine, config, clock, no_waits):
     with FaultProxy(engine.endpoint) as proxy:
-        store = SessionStore(through(config, proxy), clock=clock)
+        store = SessionStore(through_unretried(config, proxy), clock=clock)
         ids = new_sessions(store, 5)
         clock.advance(config.timeout + config.gc_margin + 1)
         proxy.rule("throttle", "Scan", times=1)
@@ -93,7 +88,7 @@ def test_unprocessed_items_are_sent_again(engine, config, clock, no_waits):
 
     with FaultProxy(engine.endpoint) as proxy:
         proxy.rewrite = leave_some
-        store = SessionStore(through(config, proxy), clock=clock)
+        store = SessionStore(through_unretried(config, proxy), clock=clock)
         new_sessions(store, 8)
         clock.advance(config.timeout + config.gc_margin + 1)
         report = store.gc(segments=1)
@@ -104,7 +99,7 @@ def test_unprocessed_items_are_sent_again(engine, config, clock, no_waits):
 
 def test_a_run_stopped_by_an_outage_resumes_from_its_checkpoint(engine, config, clock, no_waits):
     with FaultProxy(engine.endpoint) as proxy:
-        store = SessionStore(through(config, proxy), clock=clock)
+        store = SessionStore(through_unretried(config, proxy), clock=clock)
         ids = new_sessions(store, 12)
         clock.advance(config.timeout + config.gc_margin + 1)
         saved: list[GCCheckpoint] = []
@@ -137,7 +132,7 @@ def test_a_run_stopped_by_an_outage_resumes_from_its_checkpoint(engine, config, 
 @pytest.mark.engines("dynalite", reason="segments run concurrently")
 def test_the_first_failing_segment_stops_the_others_async(engine, config, clock, no_waits):
     with FaultProxy(engine.endpoint) as proxy:
-        cfg = through(config, proxy)
+        cfg = through_unretried(config, proxy)
         new_sessions(SessionStore(cfg, clock=clock), 40)
         clock.advance(config.timeout + config.gc_margin + 1)
         proxy.rule("pass", "Scan", times=4)
@@ -158,7 +153,7 @@ def test_the_first_failing_segment_stops_the_others_async(engine, config, clock,
 @pytest.mark.engines("dynalite", reason="segments run concurrently")
 def test_the_first_failing_segment_stops_the_others_sync(engine, config, clock, no_waits):
     with FaultProxy(engine.endpoint) as proxy:
-        store = SessionStore(through(config, proxy), clock=clock)
+        store = SessionStore(through_unretried(config, proxy), clock=clock)
         new_sessions(store, 40)
         clock.advance(config.timeout + config.gc_margin + 1)
         proxy.rule("pass", "Scan", times=4)

@@ -38,6 +38,7 @@ from typing import Any
 from ..config import StoreConfig
 from ..exceptions import BackendUnavailableError, ConfigurationError
 from . import requests
+from .scan import check_segments
 from .steps import Call, Failed, Flow, Sleep
 
 _CONFLICT = frozenset({requests.CONDITION_FAILED})
@@ -180,12 +181,6 @@ class GCCheckpoint:
 
 CheckpointHook = Callable[[GCCheckpoint], None]
 """Called with a copy of the checkpoint after each page (from one thread at a time)."""
-
-
-def check_segments(segments: int) -> None:
-    """Reject a segment count DynamoDB would refuse."""
-    if not 1 <= segments <= 1_000_000:
-        raise ConfigurationError(f"segments must be in 1..1000000, not {segments}")
 
 
 def throttle_backoff(attempt: int) -> float:
