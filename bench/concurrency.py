@@ -43,7 +43,7 @@ class ConcurrencyResult:
     ratios: list[float]
 
 
-def _sync_run(adapter: WSGIAdapter, ids: list[str], path: str, per_worker: int) -> float:
+def run_sync(adapter: WSGIAdapter, ids: list[str], path: str, per_worker: int) -> float:
     def worker(session_id: str) -> None:
         for _ in range(per_worker):
             status, _ = call_wsgi(adapter.app, path, f"session={session_id}")
@@ -55,7 +55,7 @@ def _sync_run(adapter: WSGIAdapter, ids: list[str], path: str, per_worker: int) 
         return time.perf_counter() - start
 
 
-def _async_run(adapter: StarletteAdapter, ids: list[str], path: str, per_worker: int) -> float:
+def run_async(adapter: StarletteAdapter, ids: list[str], path: str, per_worker: int) -> float:
     async def worker(session_id: str) -> None:
         for _ in range(per_worker):
             status, _ = await adapter.call(adapter.app, path, session_id)
@@ -83,17 +83,17 @@ def measure(
                 count = level * per_worker if level > 1 else 4 * per_worker
                 sync_ids = [sync.create(session_data(2048, seed=i)) for i in range(level)]
                 async_ids = [asyn.create(session_data(2048, seed=i)) for i in range(level)]
-                _sync_run(sync, sync_ids, path, 2)  # warm up (pools, connections)
-                _async_run(asyn, async_ids, path, 2)
+                run_sync(sync, sync_ids, path, 2)  # warm up (pools, connections)
+                run_async(asyn, async_ids, path, 2)
                 ratios, sync_rps, async_rps = [], [], []
                 each = count // level
                 for round_ in range(rounds):
                     if round_ % 2 == 0:
-                        s = _sync_run(sync, sync_ids, path, each)
-                        a = _async_run(asyn, async_ids, path, each)
+                        s = run_sync(sync, sync_ids, path, each)
+                        a = run_async(asyn, async_ids, path, each)
                     else:
-                        a = _async_run(asyn, async_ids, path, each)
-                        s = _sync_run(sync, sync_ids, path, each)
+                        a = run_async(asyn, async_ids, path, each)
+                        s = run_sync(sync, sync_ids, path, each)
                     sync_rps.append(level * each / s)
                     async_rps.append(level * each / a)
                     ratios.append(s / a)

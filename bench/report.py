@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench import inflight, peers
 from bench._common import dynalite_version
 from bench.calls import FLOOR, KINDS
 from bench.mix import table as mix_table
@@ -152,6 +153,19 @@ def summary(results: dict[str, Any]) -> str:
             f"GetItem {w.get_items:.2f}/req  UpdateItem {w.update_items:.2f}/req  "
             f"other {w.other_calls}  503s {w.unavailable}  {w.rps:.0f} req/s"
         )
+    lines.append("Against the peers (ours / peer, requests per second):")
+    for r in results["peers"]:
+        if r.ratio is not None:
+            lines.append(
+                f"  {r.framework:7s} {r.kind:10s} rtt {r.rtt_ms:g} ms: {r.ratio:.2f}x"
+                + (f"  (vs before {r.before_ratio:.2f}x)" if r.before_ratio else "")
+            )
+    for f in results["inflight"]:
+        lines.append(
+            f"At +{f.rtt_ms:g} ms, {f.kind}, {f.in_flight} in flight: sync {f.rps['sync']:.0f} "
+            f"req/s, async {f.rps['async']:.0f} req/s; peak RSS {f.peak_mb['sync']:.0f} / "
+            f"{f.peak_mb['async']:.0f} MB"
+        )
     del adapters
     return "\n".join(lines)
 
@@ -230,6 +244,30 @@ def _plots(results: dict[str, Any], folder: Path) -> dict[str, str]:
     ax.tick_params(axis="x", labelsize=8)
     save(fig, "gc")
     return made
+
+
+def _transport_section(results: dict[str, Any]) -> list[str]:
+    """Section 8: botocore against the lean transport (absent from runs made before it)."""
+    result = results.get("transport")
+    if result is None:
+        return []
+    from bench.transport import table
+
+    return [
+        "## 10. botocore against the lean transport",
+        "",
+        '`bench/transport.py` (`Connection(transport="lean")`, see the guide). Client CPU',
+        "(`time.process_time`) per strongly consistent GetItem of a 1,500-byte item, the median",
+        f"of {result.rounds} rounds of {result.n} calls, the clients' rounds interleaved; then",
+        "read-only requests per second through each adapter on each transport (in-process calls,",
+        "the round trip to dynalite included, so the ratio is below the CPU ratio):",
+        "",
+        *table(result),
+        "",
+        "The lean transport's own work (JSON, signing, parsing) is about 40 us of its call; the",
+        "rest is urllib3 and http.client (aiohttp for async) and the socket.",
+        "",
+    ]
 
 
 def write(results: dict[str, Any], out: Path, *, plots: bool) -> None:
@@ -395,8 +433,8 @@ def write(results: dict[str, Any], out: Path, *, plots: bool) -> None:
         + "). The async side runs",
         "all its Python on one event-loop thread; the sync side's threads overlap their waits.",
         "Against DynamoDB itself, where a call waits on the network, the async store's",
-        "advantage is holding no thread per request in flight; a local engine cannot show that.",
-        "Choose the adapter by framework, not for throughput.",
+        "advantage would be holding no thread per request in flight: section 8 measures both",
+        "at a modelled 5 ms. Choose the adapter by framework, not for throughput.",
         "",
     ]
     if "concurrency" in images:
@@ -471,17 +509,28 @@ def write(results: dict[str, Any], out: Path, *, plots: bool) -> None:
         "request (one botocore client per store), hashing the id costs under a microsecond, and",
         "a read-only request decodes its data once (a save decodes the stored copy again only",
         "when it writes). The rest of a request is botocore's own per-call work (request",
-        "signing, its user-agent string and endpoint resolution on every call, parsing) and the",
-        "round trip, which the overhead ratios above put in proportion.",
+        "signing, endpoint resolution on every call, http.client's header parsing) and the",
+        "round trip, which the overhead ratios above put in proportion. One part of botocore's",
+        "work was the library's to avoid, its `User-Agent` string, rebuilt twice per call:",
+        "see section 7.",
         "",
+    ]
+    lines += peers.report_lines(results["peers"], results["sizes"]["peers"])
+    lines += inflight.report_lines(results["inflight"], results["sizes"]["inflight"])
+    lines += [
         *_wire_section(results["wire"]),
+        *_transport_section(results),
         *kept_sections(out),
         "## Caveats",
         "",
-        "- dynalite is not DynamoDB: its latency is a local process's, so the time ratios say",
-        "  how much CPU the library adds, not what a request costs against AWS (where the",
-        "  network dominates and the ratios move towards 1). Call counts and capacity units do",
-        "  not depend on the engine.",
+        "- dynalite is not DynamoDB: its latency is a local process's, so the time ratios of",
+        "  sections 3 to 6 say how much CPU the library adds, not what a request costs against",
+        "  AWS (where the network dominates and the ratios move towards 1). Sections 7 and 8",
+        "  add a modelled round trip (`bench/latency.py`): a fixed wait per call, with no",
+        "  jitter, no packet loss and no TLS (DynamoDB's HTTPS handshake is paid once per",
+        "  pooled connection). The proxy is a Python process: its sleeps overshoot by up to a",
+        "  millisecond or two on a loaded machine. Call counts and capacity units do not",
+        "  depend on the engine.",
         "- Capacity units exclude the sparse user index (`user_id-index`): sessions without a",
         "  user id, as here, are not in it; a session with one also writes the index.",
         "- Smoke mode (`--smoke`, used by the test suite) runs the same code with tiny sizes;",
@@ -494,7 +543,7 @@ def write(results: dict[str, Any], out: Path, *, plots: bool) -> None:
 def _wire_section(rows: list[Any]) -> list[str]:
     shapes = " and ".join(dict.fromkeys(f"{w.threads} x {w.requests}" for w in rows))
     lines = [
-        "## 7. One session, many requests at once, counted at the wire",
+        "## 9. One session, many requests at once, counted at the wire",
         "",
         f"`bench/concurrency.py` (`measure_wire`). Clients x requests ({shapes}): that many",
         "clients at once on one session, each sending its requests one after another, each",

@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 
 from dynamodb_sessions import Connection, SessionStore, StoreConfig
+from dynamodb_sessions._core.wire import OPERATIONS
 from dynamodb_sessions.local import DYNALITE_PACKAGE, LOCAL_CREDENTIALS, local_engine
 from dynamodb_sessions.local import dynalite_engine as dynalite_engine_at
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = ("moto", "dynalite")
+TRANSPORTS = ("botocore", "lean")
 
 
 # The library's timeouts (1 s) are made for DynamoDB. A local engine on a loaded 2-core machine
@@ -113,6 +115,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         for name in ENGINES
     ]
     metafunc.parametrize("engine", params, indirect=True)
+    if (
+        metafunc.definition.get_closest_marker("transports")
+        and "transport" in metafunc.fixturenames
+    ):
+        metafunc.parametrize("transport", TRANSPORTS, indirect=True)
+
+
+@pytest.fixture
+def transport(request: pytest.FixtureRequest) -> str:
+    """The store's transport: both, in tests marked ``@pytest.mark.transports`` that use it
+    (through ``config`` or directly); else the default (``botocore``)."""
+    return getattr(request, "param", "botocore")
 
 
 @pytest.fixture
@@ -126,9 +140,12 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def config(engine: Engine) -> Iterator[StoreConfig]:
-    """A fresh, empty table of this test's own on ``engine``."""
-    cfg = StoreConfig(table=f"sessions-{uuid.uuid4().hex[:12]}", connection=engine.connection())
+def config(engine: Engine, transport: str) -> Iterator[StoreConfig]:
+    """A fresh, empty table of this test's own on ``engine``, reached by ``transport``."""
+    cfg = StoreConfig(
+        table=f"sessions-{uuid.uuid4().hex[:12]}",
+        connection=engine.connection(transport=transport),
+    )
     report = SessionStore(cfg).create_table(wait_seconds=30)
     assert report.ok, report
     yield cfg
@@ -141,20 +158,34 @@ def store(config: StoreConfig, clock: Clock) -> SessionStore:
 
 
 class CallLog(list[str]):
-    """The DynamoDB operations a client sent, in order (counted at the client)."""
+    """The DynamoDB operations a client sent, in order (counted at the client).
 
-    def attach(self, client: object) -> CallLog:
+    ``attach`` takes a botocore client, or a store: then the calls of its lean transport
+    (if it has one) are counted too, where they leave the store.
+    """
+
+    def attach(self, target: object) -> CallLog:
         def record(model: object, **_: object) -> None:
             self.append(model.name)  # type: ignore[attr-defined]
 
+        lean = getattr(target, "transport", None)
+        if lean is not None:
+            send = lean.call
+
+            def record_and_send(method: str, params: dict[str, object]) -> object:
+                self.append(OPERATIONS[method])
+                return send(method, params)
+
+            lean.call = record_and_send
+        client = getattr(target, "client", target)
         client.meta.events.register("before-call.dynamodb", record)  # type: ignore[attr-defined]
         return self
 
 
 @pytest.fixture
 def calls(store: SessionStore) -> CallLog:
-    """Every DynamoDB call the ``store`` fixture's client makes from now on."""
-    return CallLog().attach(store.client)
+    """Every DynamoDB call the ``store`` fixture makes from now on (either transport)."""
+    return CallLog().attach(store)
 
 
 @pytest.fixture

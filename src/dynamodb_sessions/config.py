@@ -38,6 +38,8 @@ SECRET_KEY_ENV = "AWS_SECRET_KEY"
 LIFETIME_ENV = "AWS_DYNAMODB_SESSION_LIFETIME"
 GC_MARGIN_ENV = "AWS_DYNAMODB_SESSION_GC_MARGIN"
 KEYS_ENV = "AWS_DYNAMODB_SESSION_KEYS"
+TRANSPORT_ENV = "AWS_DYNAMODB_SESSION_TRANSPORT"
+TRANSPORTS = ("botocore", "lean")
 
 TWO_WEEKS = 14 * 24 * 3600  # Django's SESSION_COOKIE_AGE default; a familiar idle timeout
 DYNAMODB_ITEM_LIMIT = 400 * 1024
@@ -83,12 +85,18 @@ class Connection:
     """How to reach DynamoDB.
 
     Timeouts are short on purpose: botocore's own defaults (60 s read timeout) would hang a web
-    worker during an outage. botocore's ``standard`` retry mode is the only retry layer.
-    ``max_pool_connections`` is the size of the client's connection pool (botocore's default,
-    10): the most requests one client has in flight at once without opening throw-away
-    connections. Raise it for a process that serves more concurrent requests than that
-    (threads, or tasks on one event loop); :meth:`SessionStore.gc` never runs more segments
-    at once than it.
+    worker during an outage. botocore's ``standard`` retry mode (which the lean transport
+    reproduces) is the only retry layer. ``max_pool_connections`` is the size of the client's
+    (and the lean transport's) connection pool (botocore's default, 10): the most requests one
+    client has in flight at once without opening throw-away connections. Raise it for a
+    process that serves more concurrent requests than that (threads, or tasks on one event
+    loop); :meth:`SessionStore.gc` never runs more segments at once than it.
+
+    ``transport`` chooses how the item operations travel (``AWS_DYNAMODB_SESSION_TRANSPORT``):
+    ``"botocore"`` (the default), botocore's client, with its event hooks and customisations;
+    ``"lean"``, the library's own (:mod:`dynamodb_sessions.transport`): the same requests,
+    signatures and retries for under half of the client CPU, with botocore's credentials,
+    endpoint and HTTP settings.
     """
 
     region: str | None = None
@@ -99,6 +107,7 @@ class Connection:
     read_timeout: float = 1.0
     max_attempts: int = 3  # attempts in all, the first included (botocore's total_max_attempts)
     max_pool_connections: int = 10
+    transport: str = "botocore"
 
     def __post_init__(self) -> None:
         if self.endpoint_url is not None:
@@ -114,6 +123,11 @@ class Connection:
             raise ConfigurationError("max_attempts must be at least 1")
         if self.max_pool_connections < 1:
             raise ConfigurationError("max_pool_connections must be at least 1")
+        if self.transport not in TRANSPORTS:
+            raise ConfigurationError(
+                f"transport ({TRANSPORT_ENV}) must be one of {', '.join(TRANSPORTS)}: "
+                f"{self.transport!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -235,6 +249,7 @@ class StoreConfig:
                 "endpoint_url": _first(env, ENDPOINT_ENVS),
                 "access_key": env.get(ACCESS_KEY_ENV) or None,
                 "secret_key": env.get(SECRET_KEY_ENV) or None,
+                **({"transport": t} if (t := env.get(TRANSPORT_ENV, "").strip()) else {}),
                 **connection_overrides,
             }
         )

@@ -1,8 +1,9 @@
 """The session stores: the core's flows carried out with botocore (sync) or aiobotocore (async).
 
-This is the only module that touches botocore. Each public method is one call of a sans-IO flow
-(``_core/flows.py``) through a driver, which performs each step and maps botocore's errors to
-this library's (keeping the AWS code, chaining the cause). :class:`SessionStore` and
+Each public method is one call of a sans-IO flow (``_core/flows.py``) through a driver, which
+performs each step, through the botocore client or the lean transport (``transport.py``,
+``Connection.transport``), and maps botocore's errors to this library's (keeping the AWS code,
+chaining the cause). :class:`SessionStore` and
 :class:`AsyncSessionStore` have the same methods; their drivers (``_run``/``_call``) mirror each
 other and differ only by ``await``. aiobotocore is imported only when an async store first needs
 a client.
@@ -25,7 +26,6 @@ import os
 import threading
 import time
 import weakref
-import zlib
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import AsyncExitStack, suppress
@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import botocore.session
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -57,6 +58,7 @@ from ._core.stats import ProgressHook, ScanProgress, TableStats
 from ._core.steps import Now
 from ._core.table import TableReport
 from ._core.users import UserSession
+from ._core.wire import OPERATIONS, crc_matches, framed
 from .codec import Codec
 from .config import REGION_ENVS, Connection, StoreConfig
 from .exceptions import (
@@ -66,6 +68,7 @@ from .exceptions import (
     TableNotFoundError,
 )
 from .session import Session
+from .transport import AsyncTransport, Transport
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -89,13 +92,33 @@ UNAVAILABLE_CODES = frozenset(
 )
 
 
+def user_agent() -> str:
+    """The clients' fixed ``User-Agent``: this library, botocore and Python, by version."""
+    import platform
+
+    from . import __version__
+
+    return (
+        f"dynamodb-sessions/{__version__} Botocore/{botocore.__version__} "
+        f"Python/{platform.python_version()}"
+    )
+
+
 def client_config(connection: Connection, kind: type[ConfigT] = Config) -> ConfigT:  # type: ignore[assignment]
-    """The client configuration of ``connection``: short timeouts, ``standard`` retries.
+    """The client configuration of ``connection``: short timeouts, ``standard`` retries, and a
+    fixed ``User-Agent``.
 
     ``kind`` is botocore's ``Config`` or a subclass of it (aiobotocore's ``AioConfig``), so the
     sync and the async client are configured alike.
+
+    The fixed ``User-Agent`` is for speed: without one, botocore rebuilds its own (sanitising
+    each of a dozen components) twice on every call, about 8% of a GetItem's CPU in the client
+    (``python -m bench.useragent``; docs/benchmarks.md). What is lost is botocore's per-call
+    feature tags (``m/...``, ``cfg/retry-mode``) that AWS reads for its own statistics; what is
+    gained besides speed is that the calls name this library in CloudTrail's ``userAgent``.
     """
     return kind(
+        user_agent=user_agent(),
         connect_timeout=connection.connect_timeout,
         read_timeout=connection.read_timeout,
         # total_max_attempts counts the first attempt; botocore's "max_attempts" key would
@@ -126,15 +149,7 @@ def guard_responses(client: Any) -> None:
         headers, body = response_dict["headers"], response_dict["body"]
         if not isinstance(body, (bytes, bytearray)):
             return  # a streaming body (no DynamoDB operation has one)
-        length = headers.get("content-length")
-        if length is None:
-            complete = "chunked" in headers.get("transfer-encoding", "").lower()
-        else:
-            complete = length.strip().isdigit() and int(length) == len(body)
-        crc = headers.get("x-amz-crc32")
-        if complete and crc is not None:
-            complete = crc.strip().isdigit() and int(crc) == zlib.crc32(body)
-        if not complete:
+        if not (framed(headers, body) and crc_matches(headers, body)):
             raise ConnectionClosedError(endpoint_url=endpoint)
 
     client.meta.events.register("before-parse.dynamodb", check, unique_id=RESPONSE_GUARD)
@@ -150,14 +165,18 @@ def client_arguments(connection: Connection) -> dict[str, Any]:
     }
 
 
-def make_client(connection: Connection) -> DynamoDBClient:
+def make_client(
+    connection: Connection, session: botocore.session.Session | None = None
+) -> DynamoDBClient:
     """Create the botocore DynamoDB client a store reuses for every request.
 
     Retries use botocore's ``standard`` mode; timeouts are short so an outage fails fast.
     Without explicit keys botocore's default credential chain applies (env, profile, IAM role).
+    ``session`` is the botocore session to make it in (a new one if not given).
     """
+    session = session or botocore.session.get_session()
     try:
-        client: DynamoDBClient = botocore.session.get_session().create_client(  # type: ignore[assignment]
+        client: DynamoDBClient = session.create_client(  # type: ignore[assignment]
             "dynamodb", config=client_config(connection), **client_arguments(connection)
         )
     except BotoCoreError as exc:
@@ -165,21 +184,38 @@ def make_client(connection: Connection) -> DynamoDBClient:
     return client
 
 
-def make_async_client(connection: Connection) -> Any:
+def make_async_client(connection: Connection, session: Any = None) -> Any:
     """Create the aiobotocore DynamoDB client, configured as :func:`make_client` does.
 
     Returns aiobotocore's async context manager: ``async with make_async_client(c) as client``.
-    Needs the ``async`` extra.
+    Needs the ``async`` extra. ``session`` is the aiobotocore session to make it in (a new
+    one if not given).
     """
-    try:
-        from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
-        from aiobotocore.session import get_session  # type: ignore[import-untyped]
-    except ImportError:
-        raise ConfigurationError(
-            'the async store needs aiobotocore: pip install "dynamodb-sessions[async]"'
-        ) from None
-    return get_session().create_client(
+    session = session or _aio_session()
+    from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
+
+    return session.create_client(
         "dynamodb", config=client_config(connection, AioConfig), **client_arguments(connection)
+    )
+
+
+def connect(
+    connection: Connection, session: botocore.session.Session
+) -> tuple[DynamoDBClient, Transport | None]:
+    """The botocore client made in ``session`` and, if ``connection.transport`` is
+    ``"lean"``, the lean :class:`~dynamodb_sessions.transport.Transport` beside it (which
+    takes its endpoint and settings from the client and its credentials from ``session``).
+    """
+    client = make_client(connection, session)
+    if connection.transport != "lean":
+        return client, None
+    credentials = (
+        Credentials(connection.access_key, connection.secret_key)
+        if connection.access_key is not None and connection.secret_key is not None
+        else session.get_credentials()
+    )
+    return client, Transport(
+        client, credentials, connection, session.get_config_variable("ca_bundle")
     )
 
 
@@ -282,6 +318,9 @@ def pool_size(client: Any) -> int:
     it carries at once without opening throw-away connections."""
     return int(client.meta.config.max_pool_connections)
 
+
+_Held = tuple[int, "DynamoDBClient", Transport | None]
+"""What a sync store holds for one process: its pid, the client, the lean transport."""
 
 _STORES: weakref.WeakSet[SessionStore] = weakref.WeakSet()
 """Every live sync store, for :func:`_after_fork_in_child`."""
@@ -399,27 +438,39 @@ class SessionStore(_BaseStore):
     ) -> None:
         super().__init__(config, codec=codec, clock=clock)
         self._owns_client = client is None
-        # (pid, client): read as one value on the hot path, so a check and its client agree.
-        self._held: tuple[int, DynamoDBClient] | None = None
+        # (pid, client, lean transport): read as one value on the hot path, so a check and
+        # its client agree.
+        self._held: _Held | None = None
         self._lock = threading.Lock()
         if client is not None:
             guard_responses(client)
-            self._held = (os.getpid(), client)
+            self._held = (os.getpid(), client, None)
         _STORES.add(self)
 
     @property
     def client(self) -> DynamoDBClient:
-        """The botocore client of this process (made now if it has none yet)."""
+        """The botocore client of this process (made now if it has none yet). With the lean
+        transport it carries only the table operations; the item operations go through
+        :attr:`transport`."""
+        return self._connection()[1]
+
+    @property
+    def transport(self) -> Transport | None:
+        """The lean transport of this process (``None`` with ``transport="botocore"`` or an
+        injected client, which carry every operation through botocore)."""
+        return self._connection()[2]
+
+    def _connection(self) -> _Held:
         held = self._held
         if held is not None and held[0] == os.getpid():
-            return held[1]
+            return held
         return self._connect()
 
-    def _connect(self) -> DynamoDBClient:
+    def _connect(self) -> _Held:
         with self._lock:
             pid, held = os.getpid(), self._held
             if held is not None and held[0] == pid:
-                return held[1]  # another thread made it meanwhile
+                return held  # another thread made it meanwhile
             if not self._owns_client:
                 assert held is not None
                 raise ConfigurationError(
@@ -431,11 +482,11 @@ class SessionStore(_BaseStore):
             if held is not None:
                 # The parent's client, inherited by a fork: never used, closed or collected
                 # here, since closing takes locks a parent thread may have held at the fork.
-                _INHERITED.append(held[1])
-            client = make_client(self.config.connection)
+                _INHERITED.append(held[1:])
+            client, transport = connect(self.config.connection, botocore.session.get_session())
             guard_responses(client)
-            self._held = (pid, client)
-            return client
+            self._held = (pid, client, transport)
+            return self._held
 
     def __enter__(self) -> SessionStore:
         return self
@@ -457,8 +508,10 @@ class SessionStore(_BaseStore):
         if held is not None:
             if held[0] == os.getpid():
                 held[1].close()
+                if held[2] is not None:
+                    held[2].close()
             else:
-                _INHERITED.append(held[1])
+                _INHERITED.append(held[1:])
 
     def load(self, session_id: str | None) -> Session:
         """Return the session ``session_id`` names, or a new empty one (see :func:`flows.load`)."""
@@ -637,16 +690,20 @@ class SessionStore(_BaseStore):
                 error = exc
 
     def _call(self, step: Call) -> Any:
+        _, client, transport = self._connection()
         try:
-            return getattr(self.client, step.operation)(**step.params)
+            if transport is not None and step.operation in OPERATIONS:
+                return transport.call(step.operation, step.params)
+            return getattr(client, step.operation)(**step.params)
         except (ClientError, BotoCoreError) as exc:
             return step_failure(step, exc)
 
 
 async def _client_lifetime(
     connection: Connection, forget: Callable[[], None]
-) -> AsyncGenerator[Any, None]:
-    """Open an aiobotocore client, hand it out once, and close it when closed.
+) -> AsyncGenerator[tuple[Any, AsyncTransport | None], None]:
+    """Open an aiobotocore client (and the lean transport beside it, if configured), hand
+    them out once, and close them when closed.
 
     An async generator on purpose: the event loop that first runs it keeps track of it, and
     ``loop.shutdown_asyncgens()`` closes it inside that loop, the only place where its
@@ -655,14 +712,43 @@ async def _client_lifetime(
     """
     try:
         async with AsyncExitStack() as stack:
+            session = _aio_session()
             try:
-                client = await stack.enter_async_context(make_async_client(connection))
+                client = await stack.enter_async_context(make_async_client(connection, session))
             except BotoCoreError as exc:
                 raise _setup_error(exc) from exc
             guard_responses(client)
-            yield client
+            transport = None
+            if connection.transport == "lean":
+                credentials = (
+                    _aio_credentials(connection.access_key, connection.secret_key)
+                    if connection.access_key is not None and connection.secret_key is not None
+                    else await session.get_credentials()
+                )
+                transport = AsyncTransport(
+                    client, credentials, connection, session.get_config_variable("ca_bundle")
+                )
+                stack.push_async_callback(transport.close)
+            yield client, transport
     finally:
         forget()
+
+
+def _aio_session() -> Any:
+    """A new aiobotocore session; without aiobotocore, a configuration error naming the extra."""
+    try:
+        from aiobotocore.session import get_session  # type: ignore[import-untyped]
+    except ImportError:
+        raise ConfigurationError(
+            'the async store needs aiobotocore: pip install "dynamodb-sessions[async]"'
+        ) from None
+    return get_session()
+
+
+def _aio_credentials(access_key: str, secret_key: str) -> Any:
+    from aiobotocore.credentials import AioCredentials  # type: ignore[import-untyped]
+
+    return AioCredentials(access_key, secret_key)
 
 
 class _LoopClient:
@@ -679,15 +765,16 @@ class _LoopClient:
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         self.client: Any = None
+        self.transport: AsyncTransport | None = None
         self._clients = clients
         self._loop = loop
         self._lifetime = _client_lifetime(connection, self._forget)
         clients[loop] = self
         self.opening = loop.create_task(self._open())
 
-    async def _open(self) -> Any:
-        self.client = await self._lifetime.__anext__()
-        return self.client
+    async def _open(self) -> _LoopClient:
+        self.client, self.transport = await self._lifetime.__anext__()
+        return self
 
     def _forget(self) -> None:
         if self._clients.get(self._loop) is self:
@@ -740,12 +827,22 @@ class AsyncSessionStore(_BaseStore):
         """
         if self._injected is not None:
             return self._injected
+        opened = self._opened_here()
+        return None if opened is None else opened.client
+
+    @property
+    def transport(self) -> AsyncTransport | None:
+        """The lean transport of the running event loop, found as :attr:`client` is (``None``
+        with ``transport="botocore"``, an injected client, or before the loop's first call)."""
+        opened = None if self._injected is not None else self._opened_here()
+        return None if opened is None else opened.transport
+
+    def _opened_here(self) -> _LoopClient | None:
         try:
-            opened = self._clients.get(asyncio.get_running_loop())
+            return self._clients.get(asyncio.get_running_loop())
         except RuntimeError:  # no running loop in this thread
             live = [o for loop, o in list(self._clients.items()) if not loop.is_closed()]
-            opened = live[0] if len(live) == 1 else None
-        return None if opened is None else opened.client
+            return live[0] if len(live) == 1 else None
 
     async def __aenter__(self) -> AsyncSessionStore:
         await self._client()
@@ -921,10 +1018,14 @@ class AsyncSessionStore(_BaseStore):
         """The client of the running loop, opened now if this loop has none."""
         if self._injected is not None:
             return self._injected
+        return (await self._opened()).client
+
+    async def _opened(self) -> _LoopClient:
+        """What the store opened in the running loop (opened now if nothing yet)."""
         loop = asyncio.get_running_loop()
         opened = self._clients.get(loop)
         if opened is not None and opened.client is not None:
-            return opened.client
+            return opened
         if opened is None:
             self._forget_closed_loops()
             opened = _LoopClient(self.config.connection, self._clients, loop)
@@ -960,8 +1061,14 @@ class AsyncSessionStore(_BaseStore):
                 error = exc
 
     async def _call(self, step: Call) -> Any:
-        client = await self._client()
+        if self._injected is not None:
+            client, transport = self._injected, None
+        else:
+            opened = await self._opened()
+            client, transport = opened.client, opened.transport
         try:
+            if transport is not None and step.operation in OPERATIONS:
+                return await transport.call(step.operation, step.params)
             return await getattr(client, step.operation)(**step.params)
         except (ClientError, BotoCoreError) as exc:
             return step_failure(step, exc)

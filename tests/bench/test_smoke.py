@@ -15,12 +15,8 @@ ADAPTERS = {"WSGI", "Flask", "Django", "Starlette"}
 
 def test_benchmark_smoke_run(tmp_path: Path) -> None:
     out, raw = tmp_path / "benchmarks.md", tmp_path / "results.json"
-    # The tree's own src first when PYTHONPATH names it (a shared venv's editable install may
-    # point at another checkout).
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
+    # This tree's source, whatever the virtualenv's editable install points at.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     command = [sys.executable, "-m", "bench", "--smoke", "--no-plots"]
     done = subprocess.run(
         [*command, "--out", str(out), "--json", str(raw)],
@@ -28,11 +24,16 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=180,
+        # Only a bound on a hang: the smoke run takes about a minute alone, and several times
+        # that on a machine busy with a second copy of the suite.
+        timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(raw.read_text())
 
+    lean = results["transport"]
+    assert set(lean["cpu_ms"]) == {"botocore", "lean", "aiobotocore", "lean async"}
+    assert set(lean["per_second"]) == ADAPTERS
     calls = {(row["adapter"], row["kind"]): row for row in results["calls"]}
     assert {adapter for adapter, _ in calls} == ADAPTERS
     for adapter in ADAPTERS:
@@ -75,6 +76,24 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
         == {"before", "after"}
     )
 
+    # The peers, here through the latency proxy (bench/latency.py): our calls are the floor's.
+    peers = {(row["framework"], row["kind"]): row for row in results["peers"]}
+    assert set(peers) == {
+        (framework, kind)
+        for framework in ("Flask", "Django")
+        for kind in ("read-only", "modified", "unused")
+    }
+    assert all(row["rtt_ms"] == 5 and row["rps"]["ours"] > 0 for row in peers.values())
+    for framework in ("Flask", "Django"):
+        assert peers[framework, "read-only"]["calls"]["ours"] == ["GetItem"]
+        assert peers[framework, "modified"]["calls"]["ours"] == ["GetItem", "UpdateItem"]
+        assert peers[framework, "unused"]["calls"]["ours"] == []
+    inflight = results["inflight"]
+    assert [(row["kind"], row["in_flight"]) for row in inflight] == [("read-only", 2)]
+    assert inflight[0]["rps"]["sync"] > 0
+    assert inflight[0]["rps"]["async"] > 0
+    assert inflight[0]["peak_mb"]["sync"] > 0
+
     text = out.read_text()
     for heading in (
         "## 1. DynamoDB calls",
@@ -83,7 +102,10 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
         "## 4. Sync vs async",
         "## 5. GC throughput",
         "## 6. Profile",
-        "## 7. One session, many requests at once",
+        "## 7. Against the peers",
+        "## 8. Sync vs async at a modelled 5 ms",
+        "## 9. One session, many requests at once",
+        "## 10. botocore against the lean transport",
     ):
         assert heading in text
     assert "python -m bench --smoke" in text

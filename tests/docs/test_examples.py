@@ -315,6 +315,7 @@ def test_the_reference_lists_every_environment_name():
         names.LIFETIME_ENV,
         names.GC_MARGIN_ENV,
         names.KEYS_ENV,
+        names.TRANSPORT_ENV,
     }
     for fallback in names.REGION_ENVS[1:]:
         assert f"`{fallback}`" in documented[names.REGION_ENVS[0]][0]
