@@ -27,7 +27,7 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncGenerator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import AsyncExitStack, suppress
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -51,7 +51,7 @@ from ._core import gc as gc_flows
 from ._core import stats as stats_flows
 from ._core import table as table_flows
 from ._core.flows import Call, Failed, Flow, SaveOutcome, Sleep
-from ._core.gc import GCReport, PageHook
+from ._core.gc import CheckpointHook, GCCheckpoint, GCReport, PageHook
 from ._core.lifecycle import CookieUpdate
 from ._core.scan import Tally
 from ._core.stats import ProgressHook, ScanProgress, TableStats
@@ -388,6 +388,28 @@ class _BaseStore:
     def _now(self) -> int:
         return int(self.clock())
 
+    def _gc_run(
+        self,
+        segments: int,
+        dry_run: bool,
+        progress: PageHook | None,
+        margin: int | None,
+        page_size: int | None,
+        resume: GCCheckpoint | None,
+        checkpoint: CheckpointHook | None,
+    ) -> gc_flows.Run:
+        return gc_flows.Run(
+            self.config,
+            self._now(),
+            segments,
+            dry_run=dry_run,
+            margin=margin,
+            page_size=page_size,
+            progress=progress,
+            resume=resume,
+            checkpoint=checkpoint,
+        )
+
 
 class SessionStore(_BaseStore):
     """Sessions in a DynamoDB table, through botocore (synchronous).
@@ -547,21 +569,30 @@ class SessionStore(_BaseStore):
         self._run(flows.release(self.config, session))
 
     def gc(
-        self, *, segments: int = 4, dry_run: bool = False, progress: PageHook | None = None
+        self,
+        *,
+        segments: int = 4,
+        dry_run: bool = False,
+        progress: PageHook | None = None,
+        margin: int | None = None,
+        page_size: int | None = None,
+        resume: GCCheckpoint | None = None,
+        checkpoint: CheckpointHook | None = None,
     ) -> GCReport:
         """Delete expired items: a parallel scan of ``segments`` segments (one thread each).
 
-        Each delete is conditional on the item still being expired, so a session refreshed
-        after the scan saw it is kept. ``dry_run`` only counts; ``progress`` is called with
-        the running total after each scanned page.
+        An item that expired longer ago than ``margin`` seconds (default
+        ``config.gc_margin``, an hour) is deleted in a batch; one that expired more recently
+        by a delete conditional on it still being expired, so a session refreshed after the
+        scan saw it is kept (see :mod:`._core.gc`). Throttling is waited out. ``dry_run``
+        only counts; ``progress`` is called with the running total after each scanned page,
+        ``checkpoint`` with where the run is (save it, and pass it back as ``resume`` to go
+        on after a stop; its segment count then wins). ``page_size`` caps the items each
+        Scan call reads. The first segment that fails stops the others.
         """
-        tally = Tally(GCReport(segments=segments, dry_run=dry_run), progress)
-        self._in_parallel(
-            gc_flows.segment_flows(
-                self.config, self._now(), segments, dry_run=dry_run, on_page=tally.add
-            )
-        )
-        return tally.total
+        run = self._gc_run(segments, dry_run, progress, margin, page_size, resume, checkpoint)
+        self._in_parallel(list(run.flows()), stop=run.stop)
+        return run.total
 
     def stats(self, *, segments: int = 4, progress: ProgressHook | None = None) -> TableStats:
         """Count what the table holds: sessions, expired ones still present, sizes, formats,
@@ -577,14 +608,24 @@ class SessionStore(_BaseStore):
         )
         return stats_flows.summarize(censuses, now, segments)
 
-    def _in_parallel(self, work: list[Flow[T]]) -> list[T]:
+    def _in_parallel(self, work: list[Flow[T]], stop: Callable[[], None] | None = None) -> list[T]:
         """Run ``work`` (a parallel scan's segments) at once, one thread per flow, and return
-        their results in order."""
+        their results in order. The first failure is raised once the running flows ended:
+        ``stop`` (a run's) makes them end at their next step; those not started never start."""
         # No more threads than the client has pooled connections: each extra one would open a
         # connection the pool then discards ("Connection pool is full").
-        threads = min(len(work), pool_size(self.client))
+        threads = max(1, min(len(work), pool_size(self.client)))
         with ThreadPoolExecutor(threads, thread_name_prefix="sessions-scan") as pool:
-            return list(pool.map(self._run, work))
+            futures = [pool.submit(self._run, flow) for flow in work]
+            try:
+                for future in as_completed(futures):
+                    future.result()
+            finally:  # a failure, or an interruption (KeyboardInterrupt) in this thread
+                if stop is not None:
+                    stop()
+                for future in futures:
+                    future.cancel()
+        return [future.result() for future in futures]
 
     def list_user_sessions(self, user_id: str) -> list[UserSession]:
         """Every stored session of ``user_id`` (by the user index; see :mod:`._core.users`)."""
@@ -880,19 +921,23 @@ class AsyncSessionStore(_BaseStore):
         await self._run(flows.release(self.config, session))
 
     async def gc(
-        self, *, segments: int = 4, dry_run: bool = False, progress: PageHook | None = None
+        self,
+        *,
+        segments: int = 4,
+        dry_run: bool = False,
+        progress: PageHook | None = None,
+        margin: int | None = None,
+        page_size: int | None = None,
+        resume: GCCheckpoint | None = None,
+        checkpoint: CheckpointHook | None = None,
     ) -> GCReport:
         """Delete expired items: a parallel scan of ``segments`` segments (one task each).
 
         See :meth:`SessionStore.gc`.
         """
-        tally = Tally(GCReport(segments=segments, dry_run=dry_run), progress)
-        await self._in_parallel(
-            gc_flows.segment_flows(
-                self.config, self._now(), segments, dry_run=dry_run, on_page=tally.add
-            )
-        )
-        return tally.total
+        run = self._gc_run(segments, dry_run, progress, margin, page_size, resume, checkpoint)
+        await self._in_parallel(list(run.flows()), stop=run.stop)
+        return run.total
 
     async def stats(self, *, segments: int = 4, progress: ProgressHook | None = None) -> TableStats:
         """Count what the table holds. See :meth:`SessionStore.stats`."""
@@ -903,9 +948,12 @@ class AsyncSessionStore(_BaseStore):
         )
         return stats_flows.summarize(censuses, now, segments)
 
-    async def _in_parallel(self, work: list[Flow[T]]) -> list[T]:
+    async def _in_parallel(
+        self, work: list[Flow[T]], stop: Callable[[], None] | None = None
+    ) -> list[T]:
         """Run ``work`` at once, one task per flow but no more at a time than the client has
-        connections (see :meth:`SessionStore._in_parallel`); return their results in order."""
+        connections (see :meth:`SessionStore._in_parallel`); return their results in order.
+        The first failure cancels the other tasks (and calls ``stop``) and is raised."""
         results: dict[int, T] = {}
         pending = iter(enumerate(work))
 
@@ -913,8 +961,18 @@ class AsyncSessionStore(_BaseStore):
             for index, flow in pending:
                 results[index] = await self._run(flow)
 
-        width = min(len(work), pool_size(await self._client()))
-        await asyncio.gather(*(in_turn() for _ in range(width)))
+        width = max(1, min(len(work), pool_size(await self._client())))
+        tasks = [asyncio.ensure_future(in_turn()) for _ in range(width)]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # the first failure, raised here
+        finally:  # a failure, or this coroutine cancelled: the other segments stop too
+            if stop is not None:
+                stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         return [results[index] for index in range(len(work))]
 
     async def list_user_sessions(self, user_id: str) -> list[UserSession]:

@@ -323,6 +323,7 @@ def test_the_reference_lists_every_environment_name():
         names.ACCESS_KEY_ENV,
         names.SECRET_KEY_ENV,
         names.LIFETIME_ENV,
+        names.GC_MARGIN_ENV,
         names.KEYS_ENV,
         names.TRANSPORT_ENV,
     }
