@@ -60,6 +60,19 @@ def share_botocores_data_loader() -> None:
 share_botocores_data_loader()
 
 
+@pytest.fixture
+def patient_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``StoreConfig.from_env`` gives ``ENGINE_TIMEOUTS`` unless told otherwise: for tests of
+    code that configures itself from the environment (the CLI, the guide's samples), which
+    would otherwise reach a local engine with the library's 1 s timeouts."""
+    from_env = StoreConfig.from_env.__func__  # type: ignore[attr-defined]
+
+    def patient(cls: type[StoreConfig], environ: object = None, **overrides: object) -> object:
+        return from_env(cls, environ, **{**ENGINE_TIMEOUTS, **overrides})
+
+    monkeypatch.setattr(StoreConfig, "from_env", classmethod(patient))
+
+
 @dataclass(frozen=True)
 class Engine:
     """A running DynamoDB-API server."""

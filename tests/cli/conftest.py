@@ -8,9 +8,9 @@ import pytest
 
 
 @pytest.fixture
-def env(engine, monkeypatch):
+def env(engine, monkeypatch, patient_from_env):
     """The environment names pointing at ``engine``, with a table name nobody has created yet;
-    returns that name."""
+    returns that name. The commands run in this process, with the fixtures' patient timeouts."""
     table = f"cli-{uuid.uuid4().hex[:10]}"
     monkeypatch.setenv("AWS_DYNAMODB_SESSION_TABLE", table)
     monkeypatch.setenv("AWS_DYNAMODB_ENDPOINT", engine.endpoint)

@@ -87,7 +87,9 @@ def local() -> Iterator[Local]:
         running.stop()
 
 
-def test_local_serves_a_ready_table_at_the_printed_environment_until_ctrl_c(local):
+def test_local_serves_a_ready_table_at_the_printed_environment_until_ctrl_c(
+    local, patient_from_env
+):
     env = local.exports()
     assert set(env) == {
         "AWS_DYNAMODB_SESSION_TABLE",
@@ -99,7 +101,8 @@ def test_local_serves_a_ready_table_at_the_printed_environment_until_ctrl_c(loca
     assert env["AWS_DYNAMODB_SESSION_TABLE"] == "dev-sessions"
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+", env["AWS_DYNAMODB_ENDPOINT"])
 
-    # What an application started with those lines exported does (StoreConfig.from_env).
+    # What an application started with those lines exported does (StoreConfig.from_env, with
+    # the fixtures' patient timeouts).
     with SessionStore(StoreConfig.from_env(env, timeout=3600)) as store:
         assert store.check_table().ok  # made, with TTL and the user index: nothing to create
         session = store.load(None)

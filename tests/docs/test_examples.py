@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.conftest import ENGINE_TIMEOUTS
 
 from dynamodb_sessions import (
     Attributes,
@@ -99,7 +98,7 @@ def commands(block: Block, program: str) -> list[str]:
 
 
 @pytest.fixture
-def deployment(moto_engine, monkeypatch, tmp_path):
+def deployment(moto_engine, monkeypatch, tmp_path, patient_from_env):
     """The environment of a deployment: a fresh table (made as the guide says), its endpoint."""
     table = f"docs-{uuid.uuid4().hex[:12]}"
     monkeypatch.setenv("AWS_DYNAMODB_SESSION_TABLE", table)
@@ -108,15 +107,6 @@ def deployment(moto_engine, monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_ACCESS_KEY", "local")
     monkeypatch.setenv("AWS_SECRET_KEY", "local")
     monkeypatch.chdir(tmp_path)
-    # The samples configure themselves from the environment, with the library's 1 s timeouts;
-    # against a local engine on a loaded machine they get the fixtures' patient ones instead
-    # (see ENGINE_TIMEOUTS), which change nothing a sample shows.
-    from_env = StoreConfig.from_env.__func__  # type: ignore[attr-defined]
-
-    def patient_from_env(cls, environ=None, **overrides):
-        return from_env(cls, environ, **{**ENGINE_TIMEOUTS, **overrides})
-
-    monkeypatch.setattr(StoreConfig, "from_env", classmethod(patient_from_env))
     with SessionStore(StoreConfig.from_env()) as store:
         assert store.create_table(wait_seconds=30).ok
     return table
