@@ -80,7 +80,9 @@ def test_a_blind_write_holds_the_absolute_timeout_and_the_expression_limits():
     assert params["ExpressionAttributeValues"][":born_after"] == {"N": str(200 - 1000)}
     many = dict.fromkeys((f"k{i}" for i in range(requests.MAX_DELTA_KEYS + 1)), b"J1")
     bounds = unread_bounds(200, config)
-    assert requests.update_blind(config, KEY, values=many, now=200, expires=1, bounds=bounds) is None
+    assert (
+        requests.update_blind(config, KEY, values=many, now=200, expires=1, bounds=bounds) is None
+    )
 
 
 # -- the session records sets without loading ---------------------------------------------
