@@ -33,6 +33,8 @@ class Session(dict[str, Any]):
         the data was read / changed during this request. Changing a value in place
         (``session["cart"].append(x)``) cannot be seen: set ``modified = True`` then, as in
         Django and Flask.
+    ``blind_writes``
+        keys set on a deferred session before anything was read (see :meth:`deferred`)
     ``timeout``
         this session's own idle timeout in seconds, or ``None`` for the store's configured one
     ``user_id``
