@@ -136,6 +136,8 @@ class WSGIAdapter(SyncAdapter):
                 body = str(session.get("user")).encode()
             elif path == "/write":
                 views.write(session)
+            elif path == "/set":
+                views.set_only(session)
             elif path == "/rotate":
                 session.rotate()
             start_response("200 OK", [("Content-Type", "text/plain")])
@@ -166,6 +168,11 @@ class FlaskAdapter(SyncAdapter):
         app.config["PERMANENT_SESSION_LIFETIME"] = cfg.timeout
         DynamoDBSessions(app, store=self.store)
         views.flask_routes(app, session)
+
+        @app.get("/set")
+        def set_only() -> str:
+            views.set_only(session)
+            return "ok"
 
         @app.get("/rotate")
         def rotate() -> str:
@@ -268,6 +275,10 @@ class StarletteAdapter:
             views.write(request.session)
             return PlainTextResponse("ok")
 
+        async def set_only(request: Request) -> PlainTextResponse:
+            views.set_only(request.session)
+            return PlainTextResponse("ok")
+
         async def rotate(request: Request) -> PlainTextResponse:
             request.session.rotate()
             return PlainTextResponse("ok")
@@ -279,6 +290,7 @@ class StarletteAdapter:
             return PlainTextResponse(await views.araw_get(self.raw, cfg.table, self.bare_key))
 
         routes = [Route(f"/{f.__name__}", f) for f in (read, write, rotate, unused)]
+        routes.append(Route("/set", set_only))
         self.app = Starlette(
             routes=routes,
             middleware=[Middleware(SessionMiddleware, store=self.store, max_age=cfg.timeout)],

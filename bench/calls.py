@@ -16,6 +16,7 @@ KINDS: dict[str, str] = {
     "read-only": "a valid cookie; the view reads a key",
     "read-only, refresh due": "as read-only, a tenth of the timeout after the last write",
     "modified": "a valid cookie; the view changes a key",
+    "set only": "a valid cookie; the view sets a key and reads nothing",
     "new": "no cookie; the view stores 2 KB of data",
     "expired": "a cookie of a session idle longer than the timeout; the view reads a key",
     "rotation": "a valid cookie; the view rotates the id (log-in)",
@@ -47,6 +48,7 @@ def _one(adapter: Any, clock: Clock, kind: str) -> tuple[int, list[Any]]:
         "no cookie, unused": "/unused",
         "cookie, unused": "/unused",
         "modified": "/write",
+        "set only": "/set",
         "new": "/write",
         "rotation": "/rotate",
     }.get(kind, "/read")

@@ -21,6 +21,11 @@ def write(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
 
 
+def set_only(request: HttpRequest) -> HttpResponse:
+    views.set_only(request.session)
+    return HttpResponse("ok")
+
+
 def rotate(request: HttpRequest) -> HttpResponse:
     request.session.cycle_key()
     return HttpResponse("ok")
@@ -37,6 +42,7 @@ def bare(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("read", read),
     path("write", write),
+    path("set", set_only),
     path("rotate", rotate),
     path("unused", unused),
     path("bare", bare),

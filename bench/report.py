@@ -319,6 +319,9 @@ def write(results: dict[str, Any], out: Path, *, plots: bool) -> None:
         f"- The floor holds for every adapter: {'yes' if floor_ok else 'NO'} (no call for an "
         "unused session, one GetItem for a read-only one, GetItem + UpdateItem for a",
         "  modified one).",
+        "- A request that only sets keys costs one UpdateItem and no read with WSGI and Flask,",
+        "  whose sessions load lazily (a blind write, conditional on the item still being",
+        "  valid); Django's `SessionBase` loads on any access, and Starlette before the app.",
         "- Starlette/FastAPI reads the session of a request that carries a cookie even when the",
         "  endpoint never looks at it: an ASGI app reads `request.session` without `await`, so",
         "  the middleware must load before the app runs (see the README).",

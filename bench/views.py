@@ -17,6 +17,12 @@ def write(session: MutableMapping[str, Any]) -> None:
     session["visits"] = session.get("visits", 0) + 1
 
 
+def set_only(session: MutableMapping[str, Any]) -> None:
+    """A request that only sets a key and never reads its session (a blind write where the
+    adapter loads lazily)."""
+    session["seen"] = "yes"
+
+
 def raw_get(client: Any, table: str, key: str) -> str:
     """The bare baseline's one raw GetItem (strongly consistent, like the store's)."""
     item = client.get_item(TableName=table, Key={"id": {"S": key}}, ConsistentRead=True)["Item"]

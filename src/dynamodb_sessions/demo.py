@@ -345,7 +345,8 @@ def _concurrency() -> str:
         f"<p class='note'>Each of {BURST} simultaneous requests sets its own key "
         "(<code>parallel-01</code>...). Each key is its own attribute and a save updates only "
         "the keys it changed, so requests changing different keys never conflict and none is "
-        "lost (two tabs of one user behave the same). Requests that change the "
+        "lost (two tabs of one user behave the same). They only set a key, so none of them "
+        "even reads the session first: one UpdateItem each. Requests that change the "
         "<em>same</em> key still race: last write wins, or use lock mode.</p>"
     )
 

@@ -4,7 +4,7 @@
 (``cleared``), and keeps what the store read (:class:`~dynamodb_sessions.StoredState`) so a save
 can be made conditional on it and merged after a conflict. It does no I/O of its own; a session
 may be *deferred*, holding a loader that the first access calls, so a request that never touches
-its session costs no DynamoDB call.
+its session costs no DynamoDB call, and one that only sets keys can save them without a read.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from ._core.items import StoredState
-from .ids import new_session_id
+from .ids import is_well_formed, new_session_id
 
 _T = TypeVar("_T")
 _S = TypeVar("_S", bound="Session")
@@ -33,6 +33,8 @@ class Session(dict[str, Any]):
         the data was read / changed during this request. Changing a value in place
         (``session["cart"].append(x)``) cannot be seen: set ``modified = True`` then, as in
         Django and Flask.
+    ``blind_writes``
+        keys set on a deferred session before anything was read (see :meth:`deferred`)
     ``timeout``
         this session's own idle timeout in seconds, or ``None`` for the store's configured one
     ``user_id``
@@ -68,17 +70,30 @@ class Session(dict[str, Any]):
         self.retired_ids: list[str] = []
         self._loader: Callable[[], Session] | None = None
         self._load_error: Exception | None = None
+        # The id a deferred session's loader reads: keys set before any read are only
+        # recorded then (blind writes), so a request that never reads need not load.
+        self._blind_id: str | None = None
 
     @classmethod
-    def deferred(cls: type[_S], loader: Callable[[], Session]) -> _S:
+    def deferred(
+        cls: type[_S], loader: Callable[[], Session], *, session_id: str | None = None
+    ) -> _S:
         """Return a session that calls ``loader`` on first access and takes its contents.
 
         If ``loader`` raises, the session stays unloaded: every later access raises the same
         error again (it never becomes an empty session under a new id), and the end of the
         request writes nothing and leaves the cookie alone (see :attr:`load_error`).
+
+        ``session_id`` is the id ``loader`` loads (the request's cookie). If it is well formed,
+        setting keys (``session[k] = v``, :meth:`update`) does not load: the keys are recorded
+        (:attr:`blind_writes`), and a request that never reads its session saves them by one
+        update without a read (``flows.save_blind``). Anything whose answer depends on what is
+        stored (a get, ``in``, ``len``, iteration, ``del``, :meth:`pop`, :meth:`setdefault`, an
+        attribute) loads first, and the keys set so far are laid over what was read.
         """
         session = cls()
         session._loader = loader
+        session._blind_id = session_id if is_well_formed(session_id) else None
         return session
 
     @property
@@ -90,6 +105,20 @@ class Session(dict[str, Any]):
     def load_error(self) -> Exception | None:
         """The error a deferred load raised, if it failed (the session then stays unloaded)."""
         return self._load_error
+
+    @property
+    def blind_id(self) -> str | None:
+        """The id a deferred session's keys may be written to without a read (see
+        :meth:`deferred`); ``None`` once it is loaded, if its load failed, or if it has none."""
+        if self._loader is None or self._load_error is not None:
+            return None
+        return self._blind_id
+
+    @property
+    def blind_writes(self) -> dict[str, Any]:
+        """The keys set on this session while it was never read (see :meth:`deferred`), to be
+        written without a read; empty once it is loaded."""
+        return dict(dict.items(self)) if self.blind_id is not None else {}
 
     # Everything below loads a deferred session first, like its data: read before the first
     # access it would otherwise be a placeholder, and set before it, overwritten by the load.
@@ -212,10 +241,20 @@ class Session(dict[str, Any]):
         except Exception as exc:
             self._load_error = exc
             raise
+        self.adopt(loaded)
+
+    def adopt(self, loaded: Session) -> None:
+        """Become ``loaded`` (the session as just read), with the keys set on this one before
+        the read (:attr:`blind_writes`) over its data: they are this request's, newer than
+        what was stored."""
+        blind = dict(dict.items(self)) if dict.__len__(self) else None
         self._loader = None
+        dict.clear(self)
         # dict's own view: given the Session itself, dict.update would go through its
         # overridden keys() and __getitem__, a Python call per key on every request.
         dict.update(self, dict.items(loaded))
+        if blind:
+            dict.update(self, blind)
         self._id = loaded._id
         self._stored = loaded._stored
         self._created = loaded._created
@@ -232,8 +271,11 @@ class Session(dict[str, Any]):
         self._ensure_loaded()
         self.accessed = True
 
-    def _write(self) -> None:
-        self._ensure_loaded()
+    def _write(self, *, blind: bool = False) -> None:
+        # A set (``blind``) on a deferred session that can be written without a read is only
+        # recorded: its answer does not depend on what is stored.
+        if not blind or self.blind_id is None:
+            self._ensure_loaded()
         self.accessed = self.modified = True
 
     # -- every reading method -------------------------------------------------------------
@@ -312,7 +354,7 @@ class Session(dict[str, Any]):
     # -- every changing method ------------------------------------------------------------
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._write()
+        self._write(blind=True)
         super().__setitem__(key, value)
 
     def __delitem__(self, key: str) -> None:
@@ -359,7 +401,7 @@ class Session(dict[str, Any]):
 
     def update(self, other: Any = (), /, **kwargs: Any) -> None:
         """Update from a mapping or iterable of pairs, and keywords."""
-        self._write()
+        self._write(blind=True)
         pairs: Iterable[tuple[str, Any]] = other.items() if isinstance(other, Mapping) else other
         for key, value in pairs:
             super().__setitem__(key, value)

@@ -54,6 +54,10 @@ def test_an_outage_answers_503_keeps_the_cookie_and_resumes(name, fault, engine,
                 assert reply.set_cookies == []  # the user keeps their cookie
             heal(proxy)
             # Back by itself (same app, store and client); nothing written before was lost.
-            assert web.get("/get", cookie).body == {"a": "1"}
+            # A cut loses the answer after the engine applied the call: where /set's only call
+            # is its blind write (WSGI, Flask), that write landed, although the request answered
+            # 503 (its outcome unknown), as any write whose answer is lost.
+            landed = fault == "cut" and name in ("wsgi", "flask")
+            assert web.get("/get", cookie).body == {"a": "2" if landed else "1"}
             assert web.get("/set?b=2", cookie).status == 200
-            assert web.get("/get", cookie).body == {"a": "1", "b": "2"}
+            assert web.get("/get", cookie).body == {"a": "2" if landed else "1", "b": "2"}

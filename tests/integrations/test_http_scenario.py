@@ -254,7 +254,8 @@ def test_create_read_modify(web):
 
     web.calls.clear()
     web.get("/set?n=1")
-    assert web.calls == ["GetItem", "UpdateItem"]
+    # Only a set: WSGI and Flask write it without a read (a blind write); ASGI loaded first.
+    assert web.calls == (["GetItem", "UpdateItem"] if web.name in EAGER else ["UpdateItem"])
     assert web.get("/get").body == {"user": "ada", "n": "1"}
 
 

@@ -19,12 +19,13 @@ from typing import Any, Literal, TypeVar
 
 from .. import logs
 from ..codec import Codec
-from ..config import VALUE_PREFIX, StoreConfig
+from ..config import DYNAMODB_ITEM_LIMIT, VALUE_PREFIX, StoreConfig
 from ..exceptions import (
     CorruptSessionError,
     SessionConflictError,
     SessionExistsError,
     SessionRevokedError,
+    SessionTooLargeError,
 )
 from ..ids import is_well_formed, log_safe, new_session_id, storage_key
 from ..session import Session
@@ -35,10 +36,13 @@ from .items import (
     expires_at,
     idle_timeout,
     is_valid,
+    item_size,
     own_item,
     parse_item,
     touch_due,
+    unread_bounds,
     validity_bounds,
+    value_attribute,
 )
 from .lifecycle import CookieAction, CookieUpdate, Write, cookie_update, decide
 
@@ -270,6 +274,75 @@ def save(config: StoreConfig, codec: Codec, session: Session, now: int) -> Flow[
         yield from release(config, session)
         return SaveOutcome.UNCHANGED
     return (yield from _write(config, codec, session, now, data, changes))
+
+
+_BLIND_REFUSED = frozenset({requests.CONDITION_FAILED, requests.INVALID})
+
+
+def save_blind(config: StoreConfig, codec: Codec, session: Session, now: int) -> Flow[bool]:
+    """Write the keys set on a deferred session that was never read (``blind_writes``) without
+    reading it: one update (:func:`~._core.requests.update_blind`) of only those keys, on the
+    condition that the item exists, is valid now, pins no timeout and is not of 0.1. The session
+    is then loaded from the item the update answers with; true.
+
+    Otherwise the session is read now and the keys are laid over what was read, as if it had
+    been read at the first of them; false, for the caller to decide the write again. That is so
+    when the item refuses the update (gone, expired, revoked, a pinned timeout, 0.1's format),
+    when it would exceed DynamoDB's size limit (``ValidationException``: nothing is written, and
+    the read path's size guard raises :class:`SessionTooLargeError`), and where the size guard
+    needs the item before the write (:func:`_blind_params`). The update writes only keys this
+    request set, so a session that ended is never revived: at most a new one starts, under a
+    new id, with only those keys, exactly as when the first key set loaded the session.
+    """
+    session_id = session.blind_id
+    assert session_id is not None  # decide() chose BLIND for a session with blind writes
+    key = _key(config, session_id)
+    params = _blind_params(config, codec, session.blind_writes, key, now)
+    if params is not None:
+        reply = yield Call("update_item", params, _BLIND_REFUSED)
+        if not isinstance(reply, Failed):
+            names = config.attributes
+            try:
+                state = parse_item(own_item(reply["Attributes"], key, names, "update_item"), names)
+                session.adopt(
+                    Session(decode_state(codec, state, key), session_id=session_id, stored=state)
+                )
+            except CorruptSessionError as exc:
+                # The keys went into an item no read can use (tampered, or its keys retired):
+                # as a load would have, start a new session with them.
+                logs.corrupt_item(session_id, exc)
+                session.adopt(Session(stale_cookie=True))
+                return False
+            return True
+    session.adopt((yield from load(config, codec, session_id, now)))
+    return False
+
+
+def _blind_params(
+    config: StoreConfig, codec: Codec, written: Mapping[str, Any], key: str, now: int
+) -> requests.Params | None:
+    """The blind update of the keys ``written``, or ``None`` where it must read first: in lock
+    mode (the size guard keeps room for the lock's attributes, which only the item tells) and
+    under a ``max_item_bytes`` below DynamoDB's own limit, the only one a write can be held to
+    without the item; and for a change set too big for one expression.
+
+    Raises :class:`SessionTooLargeError` before any write if the keys alone exceed the limit
+    (the item will hold them at least)."""
+    if config.lock is not None or config.max_item_bytes < DYNAMODB_ITEM_LIMIT:
+        return None
+    values = encode_values(codec, written, key)
+    least = {value_attribute(name): {"B": blob} for name, blob in values.items()}
+    size = item_size({config.attributes.key: {"S": key}, **least})
+    if size > config.max_item_bytes:
+        raise SessionTooLargeError(size, config.max_item_bytes)
+    return requests.update_blind(
+        config,
+        key,
+        values=values,
+        now=now,
+        expires=expires_at(now, config.timeout, config),  # no pinned timeout: the condition
+        bounds=unread_bounds(now, config),
+    )
 
 
 def _write(
@@ -599,6 +672,11 @@ def finish(
     """Carry out the end-of-request :func:`~._core.lifecycle.decide` decision (its keywords are
     decide's); say what to do with the cookie."""
     plan = decide(session, now, config, always_save=always_save, refresh=refresh, failed=failed)
+    if plan.write is Write.BLIND:
+        if (yield from save_blind(config, codec, session, now)):
+            return cookie_update(session, plan.cookie, config)
+        # Read after all, the keys set laid over what was read: decide as for any session.
+        plan = decide(session, now, config, always_save=always_save, refresh=refresh)
     cookie = plan.cookie
     if plan.write is Write.CREATE:
         yield from create(config, codec, session, now)

@@ -79,8 +79,11 @@ class ValidityBounds:
 def validity_bounds(state: StoredState, now: int, config: StoreConfig) -> ValidityBounds:
     """The bounds of a write conditional on the item read as ``state`` being valid at ``now``.
 
-    The idle timeout is the one ``state`` says is in force: the write is also conditional on
-    the version read, and no write that keeps the version changes the pinned timeout.
+    The idle timeout is the one ``state`` says is in force. The whole-session write is also
+    conditional on the version read, so the timeout cannot have changed under it; an update of
+    what changed is not (two requests that change different keys never conflict), so a timeout
+    another request pinned after this one read is not seen: the update writes the timeout this
+    request holds, the pinned timeout being last writer wins like any key.
     """
     return _bounds(now, idle_timeout(state.timeout, config), config)
 

@@ -4,6 +4,9 @@ every adapter (WSGI, Flask, ASGI, Django) only carries the decision out.
 ::
 
     session never touched (still deferred) ......... nothing, cookie untouched
+    keys only set, never read (still deferred) ..... BLIND: one update of those keys if the
+                                                     item is still valid, set cookie; else
+                                                     read now, keys laid over, decide again
     its deferred load failed ....................... nothing, cookie untouched
     the request failed (raised, or answered 5xx) ... nothing, cookie untouched
                         (lock mode, lock held) ..... RELEASE the lock only
@@ -22,9 +25,13 @@ A failed request writes nothing, as with Django: the changes of a view that set
 ``balance="debited"`` and then failed are not the user's new state, and a cookieless visitor who
 got an error page gets no item. :func:`request_failed` tells a failed request by its status.
 
-A new ``user_id`` or ``timeout`` counts as a modification. Every SAVE, TOUCH and DELETE is
-conditional on the version read and on the session still being valid when it is written: one
-that expired meanwhile stays expired, and its cookie is deleted. In lock mode SAVE and TOUCH
+A new ``user_id`` or ``timeout`` counts as a modification. Every SAVE, TOUCH and DELETE
+is conditional on the session still being valid when it is written (TOUCH, DELETE and the
+whole-session write also on the version read): one that expired meanwhile stays expired, and
+its cookie is deleted. A BLIND write is conditional on the same validity; one the item refuses
+writes nothing, and the session is read then, as it would have been at the first key set: an
+ended session is never revived (at most a new one starts, under a new id, with only this
+request's keys, as it did before blind writes). In lock mode SAVE and TOUCH
 release the lock in the same write, and DELETE removes it with the item. Log-out (``flush``)
 deletes the old item unconditionally, as a retired id.
 
@@ -52,6 +59,7 @@ class Write(enum.Enum):
     TOUCH = "touch"
     DELETE = "delete"
     RELEASE = "release"  # lock mode: only give the session's lock back
+    BLIND = "blind"  # keys set on a session never read: written without reading it
 
 
 class CookieAction(enum.Enum):
@@ -110,7 +118,10 @@ def decide(
     answered with a server error (:func:`request_failed`): nothing is written and the cookie is
     left alone; in lock mode the lock is given back.
     """
-    if not session.is_loaded:  # never used, or its load failed: nothing to decide from
+    if not session.is_loaded:
+        if session.blind_writes and not failed:  # keys set, nothing read: no read needed
+            return Plan(Write.BLIND, (), CookieAction.SET)
+        # Never used, or its load failed: nothing to decide from (and no lock taken).
         return Plan(Write.NONE, (), CookieAction.KEEP)
     if failed:
         read = session.stored

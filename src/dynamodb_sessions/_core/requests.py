@@ -11,6 +11,7 @@ from .items import Item, ValidityBounds, unread_bounds, value_attribute
 
 Params = dict[str, Any]
 CONDITION_FAILED = "ConditionalCheckFailedException"
+INVALID = "ValidationException"  # also what DynamoDB answers to an item over 400 KB
 
 
 def get_session(config: StoreConfig, key: str, *, consistent: bool | None = None) -> Params:
@@ -130,65 +131,127 @@ def update_values(
     write releases unless ``keep_lock``. When keys are removed the item as written comes back
     (``ALL_NEW``), so the caller can tell whether anything is left of the session.
     """
-    if len(values) + len(removed) > MAX_DELTA_KEYS:
-        return None
+    update = _KeyUpdate(config, values, removed, now=now, expires=expires)
     names = config.attributes
-    placeholders = {"#k": names.key, "#a": names.accessed, "#e": names.expires, "#v": names.version}
-    attribute_values: dict[str, Any] = {
-        ":now": {"N": str(now)},
-        ":expires": {"N": str(expires)},
-        ":one": {"N": "1"},
-    }
-    sets = ["#a = :now", "#e = :expires"]
-    drops = []
-    name_bytes = 0
-    for i, (name, blob) in enumerate(values.items()):
-        placeholders[f"#s{i}"] = value_attribute(name)
-        attribute_values[f":s{i}"] = {"B": blob}
-        sets.append(f"#s{i} = :s{i}")
-        name_bytes += len(value_attribute(name).encode())
-    for i, name in enumerate(removed):
-        placeholders[f"#r{i}"] = value_attribute(name)
-        drops.append(f"#r{i}")
-        name_bytes += len(value_attribute(name).encode())
     for tag, name, value in (
         ("#u", names.user, None if user_id is None else {"S": user_id}),
         ("#p", names.pinned_timeout, None if timeout is None else {"N": str(timeout)}),
     ):
-        placeholders[tag] = name
+        update.names[tag] = name
         if value is None:
-            drops.append(tag)
+            update.drops.append(tag)
         else:
-            attribute_values[f":{tag[1:]}"] = value
-            sets.append(f"{tag} = :{tag[1:]}")
-    placeholders["#t"] = names.timeout  # 0.1's, never read: dropped by any write
-    drops.append("#t")
+            update.values[f":{tag[1:]}"] = value
+            update.sets.append(f"{tag} = :{tag[1:]}")
+    update.names["#t"] = names.timeout  # 0.1's, never read: dropped by any write
+    update.drops.append("#t")
     condition = "attribute_exists(#k)" + _valid_condition(
-        config, bounds, placeholders, attribute_values
+        config, bounds, update.names, update.values
     )
     if lock_owner is not None:
-        placeholders.update(_lock_names(config))
+        update.names.update(_lock_names(config))
         condition += " AND #lo = :owner"
-        attribute_values[":owner"] = {"S": lock_owner}
+        update.values[":owner"] = {"S": lock_owner}
         if not keep_lock:
-            drops += ["#lo", "#lx"]
-    expression = "SET " + ", ".join(sets)
-    if drops:
-        expression += " REMOVE " + ", ".join(drops)
-    expression += " ADD #v :one"
-    if len(expression.encode()) > MAX_DELTA_EXPRESSION or name_bytes > MAX_DELTA_NAME_BYTES:
-        return None
-    params: Params = {
-        "TableName": config.table,
-        "Key": {names.key: {"S": key}},
-        "UpdateExpression": expression,
-        "ConditionExpression": condition,
-        "ExpressionAttributeNames": placeholders,
-        "ExpressionAttributeValues": attribute_values,
-    }
-    if removed:
-        params["ReturnValues"] = "ALL_NEW"
-    return params
+            update.drops += ["#lo", "#lx"]
+    return update.params(config, key, condition, return_item=bool(removed))
+
+
+def update_blind(
+    config: StoreConfig,
+    key: str,
+    *,
+    values: Mapping[str, bytes],
+    now: int,
+    expires: int,
+    bounds: ValidityBounds,
+) -> Params | None:
+    """UpdateItem that writes the keys a request set without ever reading its session (a blind
+    write): SET the keys in ``values`` (encoded), record activity, bump the version, and answer
+    with the item as written (``ALL_NEW``: what a read would have returned, without a read's
+    capacity or round trip). ``None`` if it does not fit one expression (as
+    :func:`update_values`).
+
+    The request read nothing, so the condition asks what a read would have checked: the item
+    exists and is valid at ``bounds.now`` by the configured idle timeout (:func:`unread_bounds
+    <._core.items.unread_bounds>`), and it pins no timeout of its own (which a condition cannot
+    add to ``accessed``) and is not an item of 0.1 (converted by a whole-session write only).
+    Any of these refusing, the caller reads the session after all. The user and the pinned
+    timeout are left as they are: the request never saw them.
+    """
+    update = _KeyUpdate(config, values, (), now=now, expires=expires)
+    names = config.attributes
+    update.names.update({"#vp": names.pinned_timeout, "#d": names.data})
+    condition = "attribute_exists(#k) AND attribute_not_exists(#vp) AND attribute_not_exists(#d)"
+    condition += _valid_condition(config, bounds, update.names, update.values)
+    return update.params(config, key, condition, return_item=True)
+
+
+class _KeyUpdate:
+    """The part of an update of session keys that every such update shares: SET the keys'
+    attributes, REMOVE the removed ones, move ``accessed`` and ``expires``, ADD to the version.
+    Callers add their own actions to ``sets``, ``drops``, ``names`` and ``values``."""
+
+    def __init__(
+        self,
+        config: StoreConfig,
+        values: Mapping[str, bytes],
+        removed: Collection[str],
+        *,
+        now: int,
+        expires: int,
+    ) -> None:
+        names = config.attributes
+        self.names = {
+            "#k": names.key,
+            "#a": names.accessed,
+            "#e": names.expires,
+            "#v": names.version,
+        }
+        self.values: dict[str, Any] = {
+            ":now": {"N": str(now)},
+            ":expires": {"N": str(expires)},
+            ":one": {"N": "1"},
+        }
+        self.sets = ["#a = :now", "#e = :expires"]
+        self.drops: list[str] = []
+        self.count = len(values) + len(removed)
+        self.name_bytes = 0
+        for i, (name, blob) in enumerate(values.items()):
+            self.names[f"#s{i}"] = value_attribute(name)
+            self.values[f":s{i}"] = {"B": blob}
+            self.sets.append(f"#s{i} = :s{i}")
+            self.name_bytes += len(value_attribute(name).encode())
+        for i, name in enumerate(removed):
+            self.names[f"#r{i}"] = value_attribute(name)
+            self.drops.append(f"#r{i}")
+            self.name_bytes += len(value_attribute(name).encode())
+
+    def params(
+        self, config: StoreConfig, key: str, condition: str, *, return_item: bool
+    ) -> Params | None:
+        """The request, or ``None`` if it does not fit one expression."""
+        expression = "SET " + ", ".join(self.sets)
+        if self.drops:
+            expression += " REMOVE " + ", ".join(self.drops)
+        expression += " ADD #v :one"
+        if (
+            self.count > MAX_DELTA_KEYS
+            or len(expression.encode()) > MAX_DELTA_EXPRESSION
+            or self.name_bytes > MAX_DELTA_NAME_BYTES
+        ):
+            return None
+        params: Params = {
+            "TableName": config.table,
+            "Key": {config.attributes.key: {"S": key}},
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": self.names,
+            "ExpressionAttributeValues": self.values,
+        }
+        if return_item:
+            params["ReturnValues"] = "ALL_NEW"
+        return params
 
 
 def touch_session(

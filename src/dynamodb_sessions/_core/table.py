@@ -15,7 +15,7 @@ NOT_FOUND = "ResourceNotFoundException"
 # What an engine without the TTL API answers (dynalite says UnknownOperationException).
 NO_TTL_API = frozenset({"UnknownOperationException", "UnrecognizedClientException"})
 IN_USE = "ResourceInUseException"
-VALIDATION = "ValidationException"
+VALIDATION = requests.INVALID
 
 
 @dataclass(frozen=True)

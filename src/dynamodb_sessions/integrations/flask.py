@@ -23,7 +23,8 @@ kept with the session's first real change, so anonymous visitors never create it
 whose view raises or that answers 5xx writes nothing and sets no cookie (as Django does;
 ``DynamoDBSessions(app, save_on_server_error=True)`` saves on 5xx answers).
 
-``session`` loads on first use: a request that never touches it costs no DynamoDB call. Values
+``session`` loads on first use: a request that never touches it costs no DynamoDB call, and one
+that only sets keys (never reads, ``session.permanent`` included) costs one UpdateItem. Values
 are stored as Flask's tagged JSON, so tuples, bytes, datetimes, UUIDs and ``Markup`` come back
 as they went in. If DynamoDB is unavailable the answer is 503 with ``Retry-After`` and the
 user's cookie is left alone; other store errors (a missing table, denied access) are 500s.
@@ -141,7 +142,7 @@ class DynamoDBSessionInterface(SessionInterface):
     def open_session(self, app: Flask, request: Request) -> FlaskSession:
         """A session that loads the one the cookie names on first use."""
         cookie = request.cookies.get(self.get_cookie_name(app))
-        session = FlaskSession.deferred(lambda: self.store.load(cookie))
+        session = FlaskSession.deferred(lambda: self.store.load(cookie), session_id=cookie)
         # Kept for the teardown: reading it through flask.session would mark it accessed.
         setattr(g, _SESSION, session)
         return session

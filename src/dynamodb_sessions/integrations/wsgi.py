@@ -5,7 +5,8 @@
     app = SessionMiddleware(app, SessionStore.from_env(timeout=3600))
 
 The session is ``environ["dynamodb_sessions.session"]``, a :class:`~dynamodb_sessions.Session`
-that is loaded on first use: a request that never touches it costs no DynamoDB call. The end of
+that is loaded on first use: a request that never touches it costs no DynamoDB call, and one
+that only sets keys (never reads) costs one UpdateItem and no read. The end of
 the request is decided by the core (``_core/lifecycle.py``) and carried out when the response's
 headers leave, which PEP 3333 puts at the first body chunk (or ``write()``), not at
 ``start_response``: until then the application may still replace its answer by an error page
@@ -76,7 +77,7 @@ class SessionMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         cookie_value = read_cookie(environ.get("HTTP_COOKIE"), self.cookie.name)
-        session = Session.deferred(lambda: self.store.load(cookie_value))
+        session = Session.deferred(lambda: self.store.load(cookie_value), session_id=cookie_value)
         environ[ENVIRON_KEY] = session
         response = _Response(self, session, start_response)
         try:
