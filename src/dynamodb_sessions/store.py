@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import os
 import threading
 import time
@@ -45,13 +46,14 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
+from . import logs
 from ._core import flows, users
 from ._core import gc as gc_flows
 from ._core import table as table_flows
 from ._core.flows import Call, Failed, Flow, SaveOutcome, Sleep
 from ._core.gc import GCReport, PageHook
 from ._core.lifecycle import CookieUpdate
-from ._core.steps import Now
+from ._core.steps import Conflict, LockWait, Now, Step
 from ._core.table import TableReport
 from ._core.users import UserSession
 from .codec import Codec
@@ -62,6 +64,7 @@ from .exceptions import (
     ConfigurationError,
     TableNotFoundError,
 )
+from .metrics import Metrics, default_metrics
 from .session import Session
 
 if TYPE_CHECKING:
@@ -274,6 +277,18 @@ def _refuse_mismatch(config: StoreConfig, codec: Codec) -> None:
         )
 
 
+# The operations that take ReturnConsumedCapacity (the table's own do not).
+CAPACITY_OPERATIONS = frozenset(
+    {"get_item", "put_item", "update_item", "delete_item", "query", "scan", "batch_write_item"}
+)
+
+
+@functools.cache
+def api_name(operation: str) -> str:
+    """DynamoDB's name of a botocore method: ``get_item`` -> ``GetItem``."""
+    return "".join(part.capitalize() for part in operation.split("_"))
+
+
 def pool_size(client: Any) -> int:
     """How many connections ``client`` (botocore's or aiobotocore's) keeps: the most requests
     it carries at once without opening throw-away connections."""
@@ -303,7 +318,12 @@ class _BaseStore:
     """What the sync and the async store share: configuration, codec, clock, construction."""
 
     def __init__(
-        self, config: StoreConfig, *, codec: Codec | None = None, clock: Clock = time.time
+        self,
+        config: StoreConfig,
+        *,
+        codec: Codec | None = None,
+        clock: Clock = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         codec = codec or Codec(compress_threshold=config.compress_threshold)
@@ -318,6 +338,7 @@ class _BaseStore:
         _refuse_mismatch(config, codec)
         self.codec = codec
         self.clock = clock
+        self.metrics = default_metrics() if metrics is None else metrics
 
     @classmethod
     def from_env(cls: type[StoreT], **overrides: Any) -> StoreT:
@@ -346,6 +367,66 @@ class _BaseStore:
     def _now(self) -> int:
         return int(self.clock())
 
+    def report_unavailable(self, exc: Exception, adapter: str) -> None:
+        """An adapter answered 503 because of ``exc``: log it once, and count it."""
+        logs.unavailable(exc, adapter)
+        self.metrics.unavailable(adapter, error=type(exc).__name__)
+
+    # -- what both drivers do alike, around the I/O ---------------------------------------
+
+    def _local(self, step: Step) -> Any:
+        """The reply to a step that needs no I/O (and no sleep): the clock's reading for a
+        :class:`Now`; ``None`` for an event, which goes to the metrics hook."""
+        if isinstance(step, Now):
+            return self.clock()
+        if isinstance(step, Conflict):
+            self.metrics.conflict(retried=step.retried)
+        elif isinstance(step, LockWait):
+            self.metrics.lock_wait(step.seconds, outcome=step.outcome)
+        return None
+
+    def _params(self, step: Call) -> dict[str, Any]:
+        """The call's parameters as sent: the core's, asking for the capacity consumed when
+        the metrics hook wants it."""
+        if self.metrics.capacity and step.operation in CAPACITY_OPERATIONS:
+            return {**step.params, "ReturnConsumedCapacity": "TOTAL"}
+        return step.params
+
+    def _answered(self, step: Call, reply: dict[str, Any], started: float) -> dict[str, Any]:
+        """Count a call DynamoDB answered (``started``: ``time.perf_counter()`` before it)."""
+        consumed = reply.get("ConsumedCapacity")
+        self.metrics.call(
+            api_name(step.operation),
+            "ok",
+            retries=reply.get("ResponseMetadata", {}).get("RetryAttempts", 0),
+            seconds=time.perf_counter() - started,
+            capacity=None if consumed is None else consumed.get("CapacityUnits"),
+        )
+        return reply
+
+    def _failed(self, step: Call, exc: ClientError | BotoCoreError, started: float) -> Failed:
+        """Count a failed call, then make of it what :func:`step_failure` does."""
+        if isinstance(exc, ClientError):
+            code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
+            retries = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+        else:
+            code, retries = type(exc).__name__, 0
+        self.metrics.call(
+            api_name(step.operation),
+            code,
+            retries=retries,
+            seconds=time.perf_counter() - started,
+            capacity=None,
+        )
+        return step_failure(step, exc)
+
+    def _gc_tally(self, segments: int, dry_run: bool, progress: PageHook | None) -> gc_flows.Tally:
+        """The running total of a GC, whose pages the metrics hook hears of too."""
+        return gc_flows.Tally(segments, dry_run, progress, on_page=self._gc_page)
+
+    def _gc_page(self, page: GCReport) -> None:
+        self.metrics.gc(deleted=page.deleted, kept=page.kept)
+
 
 class SessionStore(_BaseStore):
     """Sessions in a DynamoDB table, through botocore (synchronous).
@@ -371,8 +452,9 @@ class SessionStore(_BaseStore):
         client: DynamoDBClient | None = None,
         codec: Codec | None = None,
         clock: Clock = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
-        super().__init__(config, codec=codec, clock=clock)
+        super().__init__(config, codec=codec, clock=clock, metrics=metrics)
         self._owns_client = client is None
         # (pid, client): read as one value on the hot path, so a check and its client agree.
         self._held: tuple[int, DynamoDBClient] | None = None
@@ -495,7 +577,7 @@ class SessionStore(_BaseStore):
         after the scan saw it is kept. ``dry_run`` only counts; ``progress`` is called with
         the running total after each scanned page.
         """
-        tally = gc_flows.Tally(segments, dry_run, progress)
+        tally = self._gc_tally(segments, dry_run, progress)
         work = gc_flows.segment_flows(
             self.config, self._now(), segments, dry_run=dry_run, on_page=tally.add
         )
@@ -558,8 +640,8 @@ class SessionStore(_BaseStore):
                 time.sleep(step.seconds)
                 reply = self.clock()
                 continue
-            if isinstance(step, Now):
-                reply = self.clock()
+            if not isinstance(step, Call):
+                reply = self._local(step)
                 continue
             try:
                 reply = self._call(step)
@@ -569,10 +651,12 @@ class SessionStore(_BaseStore):
                 error = exc
 
     def _call(self, step: Call) -> Any:
+        started = time.perf_counter()
         try:
-            return getattr(self.client, step.operation)(**step.params)
+            reply = getattr(self.client, step.operation)(**self._params(step))
         except (ClientError, BotoCoreError) as exc:
-            return step_failure(step, exc)
+            return self._failed(step, exc, started)
+        return self._answered(step, reply, started)
 
 
 async def _client_lifetime(
@@ -655,8 +739,9 @@ class AsyncSessionStore(_BaseStore):
         client: Any = None,
         codec: Codec | None = None,
         clock: Clock = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
-        super().__init__(config, codec=codec, clock=clock)
+        super().__init__(config, codec=codec, clock=clock, metrics=metrics)
         self._injected: Any = client
         if client is not None:
             guard_responses(client)
@@ -761,7 +846,7 @@ class AsyncSessionStore(_BaseStore):
 
         See :meth:`SessionStore.gc`.
         """
-        tally = gc_flows.Tally(segments, dry_run, progress)
+        tally = self._gc_tally(segments, dry_run, progress)
         pending = iter(
             gc_flows.segment_flows(
                 self.config, self._now(), segments, dry_run=dry_run, on_page=tally.add
@@ -848,8 +933,8 @@ class AsyncSessionStore(_BaseStore):
                 await asyncio.sleep(step.seconds)
                 reply = self.clock()
                 continue
-            if isinstance(step, Now):
-                reply = self.clock()
+            if not isinstance(step, Call):
+                reply = self._local(step)
                 continue
             try:
                 reply = await self._call(step)
@@ -860,7 +945,9 @@ class AsyncSessionStore(_BaseStore):
 
     async def _call(self, step: Call) -> Any:
         client = await self._client()
+        started = time.perf_counter()
         try:
-            return await getattr(client, step.operation)(**step.params)
+            reply = await getattr(client, step.operation)(**self._params(step))
         except (ClientError, BotoCoreError) as exc:
-            return step_failure(step, exc)
+            return self._failed(step, exc, started)
+        return self._answered(step, reply, started)

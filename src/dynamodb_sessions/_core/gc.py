@@ -146,13 +146,24 @@ class Tally:
     Safe to call from several driver threads at once (the sync store runs segments in threads).
     """
 
-    def __init__(self, segments: int, dry_run: bool, progress: PageHook | None) -> None:
+    def __init__(
+        self,
+        segments: int,
+        dry_run: bool,
+        progress: PageHook | None,
+        *,
+        on_page: PageHook | None = None,
+    ) -> None:
         self.total = GCReport(segments=segments, dry_run=dry_run)
         self._progress = progress
+        self._on_page = on_page
         self._lock = threading.Lock()
 
     def add(self, page: GCReport) -> None:
-        """Count ``page`` and tell the progress hook the new total."""
+        """Count ``page``, tell ``on_page`` about it (the metrics hook) and the progress hook
+        the new total."""
+        if self._on_page is not None:
+            self._on_page(page)
         with self._lock:
             self.total += page
             if self._progress is not None:

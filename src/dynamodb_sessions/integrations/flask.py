@@ -45,7 +45,6 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         'the Flask integration needs Flask: pip install "dynamodb-sessions[flask]"'
     ) from exc
 
-from .. import logs
 from .._core.cookies import caching_headers
 from .._core.lifecycle import (
     RETRY_LATER,
@@ -154,7 +153,7 @@ class DynamoDBSessionInterface(SessionInterface):
             # answered (and logged) 503; if the view caught it and answered anyway, that answer
             # was made without the user's session: 503 instead.
             if not g.get(_ANSWERED_503, False):
-                logs.unavailable(session.load_error, "Flask")
+                self.store.report_unavailable(session.load_error, "Flask")
             unavailable(response)
             return
         failed = request_failed(
@@ -166,7 +165,7 @@ class DynamoDBSessionInterface(SessionInterface):
         try:
             update = self.store.finish(session, refresh=refresh, failed=failed)
         except RETRY_LATER as exc:
-            logs.unavailable(exc, "Flask")
+            self.store.report_unavailable(exc, "Flask")
             unavailable(response)
             return
         for header, value in caching_headers(
@@ -304,6 +303,8 @@ _ANSWERED_503 = "_dynamodb_sessions_answered_503"
 
 
 def _unavailable_handler(exc: Exception) -> Response:
-    logs.unavailable(exc, "Flask")
+    interface = current_app.session_interface
+    assert isinstance(interface, DynamoDBSessionInterface)  # the handler is registered with it
+    interface.store.report_unavailable(exc, "Flask")
     setattr(g, _ANSWERED_503, True)  # logged once: save_session need not again
     return unavailable(current_app.response_class())

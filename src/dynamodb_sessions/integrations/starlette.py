@@ -39,7 +39,6 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         'pip install "dynamodb-sessions[starlette]"'
     ) from exc
 
-from .. import logs
 from .._core.cookies import caching_headers, ephemeral_update, read_cookie, set_cookie_header
 from .._core.lifecycle import (
     RETRY_LATER,
@@ -117,7 +116,7 @@ class SessionMiddleware:
             if scope["type"] == "websocket":  # a snapshot: never hold a lock for a connection
                 await self.store.release(session)
         except RETRY_LATER as exc:
-            logs.unavailable(exc, "ASGI")
+            self.store.report_unavailable(exc, "ASGI")
             await unavailable(scope, send)
             return
         scope["session"] = session
@@ -138,7 +137,7 @@ class SessionMiddleware:
                 try:
                     update = await self._finish(session, failed)
                 except RETRY_LATER as exc:
-                    logs.unavailable(exc, "ASGI")
+                    self.store.report_unavailable(exc, "ASGI")
                     replaced = True
                     await unavailable(scope, send)
                     return
@@ -164,7 +163,7 @@ class SessionMiddleware:
                 await self.store.release(session)
             if not isinstance(exc, RETRY_LATER):
                 raise
-            logs.unavailable(exc, "ASGI")
+            self.store.report_unavailable(exc, "ASGI")
             await unavailable(scope, send)
 
     async def _finish(self, session: Session, failed: bool) -> CookieUpdate:

@@ -26,9 +26,9 @@ from django.conf import settings
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.http import HttpRequest, HttpResponse
 
-from ... import logs
 from ..._core.cookies import caching_headers
 from ..._core.lifecycle import RETRY_LATER, UNAVAILABLE_BODY, unavailable_headers
+from . import get_store
 
 __all__ = ["SessionMiddleware", "unavailable"]
 
@@ -45,7 +45,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
         try:
             response = super().process_response(request, response)
         except RETRY_LATER as exc:
-            logs.unavailable(exc, "Django")
+            get_store().report_unavailable(exc, "Django")
             return unavailable()
         for header, value in caching_headers(
             # Django varies by Cookie when the session was read; whatever sets or deletes
@@ -62,7 +62,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
         """A store outage while the view used the session: 503 (others: Django's handling)."""
         if isinstance(exception, RETRY_LATER):
             setattr(request, _FAILED, True)
-            logs.unavailable(exception, "Django")
+            get_store().report_unavailable(exception, "Django")
             return unavailable()
         return None
 
