@@ -2,22 +2,31 @@
 on the sync store in worker threads (``sync_to_async``, the engine's fallback without
 aiobotocore, as Django's own engines run them), side by side in one run on one dynalite.
 
-    .venv/bin/python -m bench.django_async [--rounds 5] [--per-task 25]
+    .venv/bin/python -m bench.django_async [--rounds 5] [--per-task 20] [--latency-ms 10]
 
 ``tasks`` coroutines on one event loop each use a session of their own (2 KB), one request
 after another: ``aget`` (read-only: one GetItem) or ``aget``, ``aset`` and ``asave``
 (modified: one GetItem and one UpdateItem). Rounds alternate which variant goes first; the
-ratio is the median of the per-round ratios. Results go in docs/benchmarks.md.
+ratio is the median of the per-round ratios. Each is measured against dynalite directly and
+through the tests' TCP proxy (tests/faults/proxy.py) holding every answer ``--latency-ms``
+before relaying it, as a network to DynamoDB does: a local engine answers at once, which no
+deployment sees. Results go in docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import statistics
+import sys
 import time
 
-from bench._common import drop_table, dynalite, new_table, session_data
+from bench._common import ROOT, drop_table, dynalite, new_table, session_data
+
+sys.path.insert(0, str(ROOT / "tests"))
+
+from faults.proxy import FaultProxy
 
 
 def configure_django() -> None:
@@ -52,7 +61,9 @@ async def run(tasks: int, per_task: int, ids: list[str], modified: bool) -> floa
     return tasks * per_task / (time.perf_counter() - start)
 
 
-async def measure(rounds: int, per_task: int, ids: list[str]) -> list[dict[str, object]]:
+async def measure(
+    rounds: int, per_task: int, ids: list[str], latency: float
+) -> list[dict[str, object]]:
     from dynamodb_sessions.integrations import django as engine
 
     rows = []
@@ -67,6 +78,7 @@ async def measure(rounds: int, per_task: int, ids: list[str]) -> list[dict[str, 
             ratios = [a / t for a, t in zip(rates[True], rates[False], strict=True)]
             rows.append(
                 {
+                    "latency": latency,
                     "kind": "modified" if modified else "read-only",
                     "tasks": tasks,
                     "threads": statistics.median(rates[False]),
@@ -82,37 +94,48 @@ async def measure(rounds: int, per_task: int, ids: list[str]) -> list[dict[str, 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--per-task", type=int, default=25)
+    parser.add_argument("--per-task", type=int, default=20)
+    parser.add_argument("--latency-ms", type=float, default=10.0)
     args = parser.parse_args()
     configure_django()
     from dynamodb_sessions import Session, SessionStore
     from dynamodb_sessions.integrations import django as engine
 
-    with dynalite() as endpoint:
+    rows = []
+    with dynalite() as endpoint, FaultProxy(endpoint) as proxy:
+        latency = args.latency_ms / 1000
+        proxy.rewrite = lambda request, response: (time.sleep(latency), response)[1]
         cfg = new_table(endpoint, "django-async")
-        store = SessionStore(cfg)
-        engine.set_store(store)
+        seeder = SessionStore(cfg)
         ids = []
         for seed in range(16):
             session = Session(session_data(seed=seed))
-            store.create(session)
+            seeder.create(session)
             ids.append(session.session_id)
+        seeder.close()
         try:
-            rows = asyncio.run(measure(args.rounds, args.per_task, ids))
+            for delay, url in ((0.0, endpoint), (latency, proxy.endpoint)):
+                connection = dataclasses.replace(cfg.connection, endpoint_url=url)
+                store = SessionStore(cfg.replace(connection=connection))
+                engine.set_store(store)
+                rows += asyncio.run(measure(args.rounds, args.per_task, ids, delay))
+                store.close()
         finally:
             engine.set_store(None)
-            store.close()
             drop_table(cfg)
-    print("| requests | in flight | sync store in threads | async store | async / threads |")
-    print("|---|---|---|---|---|")
+    print(
+        "| latency | requests | in flight | sync store in threads | async store | async / threads |"
+    )
+    print("|---|---|---|---|---|---|")
     for row in rows:
         print(
-            f"| {row['kind']} | {row['tasks']} | {row['threads']:.0f} req/s | "
-            f"{row['native']:.0f} req/s | {row['ratio']:.2f} |"
+            f"| {row['latency'] * 1000:.0f} ms | {row['kind']} | {row['tasks']} | "
+            f"{row['threads']:.0f} req/s | {row['native']:.0f} req/s | {row['ratio']:.2f} |"
         )
     for row in rows:
         shown = ", ".join(f"{r:.2f}" for r in row["ratios"])  # type: ignore[attr-defined]
-        print(f"per-round ratios, {row['kind']} x{row['tasks']}: {shown}")
+        name = f"{row['latency'] * 1000:.0f} ms {row['kind']} x{row['tasks']}"
+        print(f"per-round ratios, {name}: {shown}")
     return 0
 
 
