@@ -14,6 +14,42 @@ from bench._common import dynalite_version
 from bench.calls import FLOOR, KINDS
 from bench.overhead import GOAL
 
+# Benchmarks that run on their own (``python -m bench.<name>``) keep their section of the page
+# between these markers; a full ``python -m bench`` run keeps those sections as they are.
+_BEGIN, _END = "<!-- section: {} -->", "<!-- /section: {} -->"
+
+
+def _sections(text: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("<!-- section: ") and line.endswith(" -->"):
+            name = line[len("<!-- section: ") : -len(" -->")]
+            end = lines.index(_END.format(name), i)
+            found[name] = lines[i : end + 1]
+    return found
+
+
+def kept_sections(out: Path) -> list[str]:
+    """The standalone benchmarks' sections in the page at ``out``, markers included."""
+    text = out.read_text() if out.exists() else ""
+    return [line for block in _sections(text).values() for line in [*block, ""]]
+
+
+def replace_section(out: Path, name: str, body: list[str]) -> None:
+    """Put ``body`` (markdown lines, its heading first) as section ``name`` of the page at
+    ``out``: in place of the section's previous run, else before the caveats at the end."""
+    block = [_BEGIN.format(name), *body, _END.format(name)]
+    lines = out.read_text().splitlines() if out.exists() else []
+    old = _sections("\n".join(lines)).get(name)
+    if old is not None:
+        start = lines.index(old[0])
+        lines[start : start + len(old)] = block
+    else:
+        at = lines.index("## Caveats") if "## Caveats" in lines else len(lines)
+        lines[at:at] = [*block, ""]
+    out.write_text("\n".join(lines) + "\n")
+
 
 def environment() -> dict[str, str]:
     cpu = platform.processor() or "?"
@@ -435,6 +471,7 @@ def write(results: dict[str, Any], out: Path, *, plots: bool) -> None:
         "signing, its user-agent string and endpoint resolution on every call, parsing) and the",
         "round trip, which the overhead ratios above put in proportion.",
         "",
+        *kept_sections(out),
         "## Caveats",
         "",
         "- dynalite is not DynamoDB: its latency is a local process's, so the time ratios say",

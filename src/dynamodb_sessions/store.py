@@ -537,9 +537,13 @@ class SessionStore(_BaseStore):
         """Refresh a stored session's expiry without rewriting its data."""
         self._run(flows.touch(self.config, session, self._now()))
 
-    def delete(self, session_id: str) -> None:
-        """End the stored session ``session_id`` (log out; absent is fine)."""
-        self._run(flows.end(self.config, session_id))
+    def delete(self, session_id: str, *, rotated_to: str | None = None) -> None:
+        """End the stored session ``session_id`` (log out; absent is fine).
+
+        ``rotated_to``: the id the session now lives on as, when the caller moved it there
+        itself (the security log then says "rotated", not "ended").
+        """
+        self._run(flows.end(self.config, session_id, rotated_to))
 
     def rotate(self, session: Session) -> None:
         """Move the session to a new id now, keeping its data; the old id stops working."""
@@ -808,9 +812,10 @@ class AsyncSessionStore(_BaseStore):
         """Refresh a stored session's expiry without rewriting its data."""
         await self._run(flows.touch(self.config, session, self._now()))
 
-    async def delete(self, session_id: str) -> None:
-        """End the stored session ``session_id`` (log out; absent is fine)."""
-        await self._run(flows.end(self.config, session_id))
+    async def delete(self, session_id: str, *, rotated_to: str | None = None) -> None:
+        """End the stored session ``session_id`` (log out; absent is fine); see
+        :meth:`SessionStore.delete`."""
+        await self._run(flows.end(self.config, session_id, rotated_to))
 
     async def rotate(self, session: Session) -> None:
         """Move the session to a new id now, keeping its data; the old id stops working."""

@@ -567,10 +567,14 @@ def delete(config: StoreConfig, session_id: str) -> Flow[None]:
         yield Call("delete_item", requests.delete_session(config, _key(config, session_id)))
 
 
-def end(config: StoreConfig, session_id: str) -> Flow[None]:
-    """End the session ``session_id`` on purpose (log out): delete its item, log the event."""
+def end(config: StoreConfig, session_id: str, rotated_to: str | None = None) -> Flow[None]:
+    """End the session ``session_id`` on purpose: delete its item, log the event (log out, or
+    the last step of a rotation to ``rotated_to`` done by the caller, as Django's does)."""
     if is_well_formed(session_id):
-        logs.ended(session_id)
+        if rotated_to is None:
+            logs.ended(session_id)
+        else:
+            logs.rotated(session_id, rotated_to)
     yield from delete(config, session_id)
 
 

@@ -31,6 +31,7 @@ from contextlib import suppress
 from typing import Literal
 
 try:
+    from anyio import CancelScope  # Starlette's own dependency
     from starlette.datastructures import Headers, MutableHeaders
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -159,12 +160,26 @@ class SessionMiddleware:
         except Exception as exc:
             if started:
                 raise
-            with suppress(SessionError):  # lock mode: a failed request lets go at once
-                await self.store.release(session)
+            await self._let_go(session)
             if not isinstance(exc, RETRY_LATER):
                 raise
             self.store.report_unavailable(exc, "ASGI")
             await unavailable(scope, send)
+        except BaseException:  # cancelled (the client went away) before the response started
+            if not started:
+                await self._let_go(session)
+            raise
+        else:
+            if not started:  # the app answered nothing: the server will say 500
+                await self._let_go(session)
+
+    async def _let_go(self, session: Session) -> None:
+        """Lock mode: a request that ends without a response gives its lock back at once,
+        rather than making the user's next requests wait out the lease. Shielded, because a
+        cancelled request (anyio cancels again at every ``await`` in a cancelled scope) must
+        still get this one call through."""
+        with CancelScope(shield=True), suppress(SessionError):
+            await self.store.release(session)
 
     async def _finish(self, session: Session, failed: bool) -> CookieUpdate:
         if self.ephemeral:

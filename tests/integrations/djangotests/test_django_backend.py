@@ -449,3 +449,27 @@ def test_without_aiobotocore_the_async_methods_run_the_sync_store_in_threads(sto
     monkeypatch.setattr(store, "_run", counted)
     async_to_sync(_async_round_trip)(store)
     assert threads and threading.current_thread().name not in threads
+
+
+@pytest.mark.parametrize("cycle", ["cycle_key", "acycle_key"])
+def test_cycle_key_is_logged_as_a_rotation_and_flush_as_an_end(store, caplog, cycle):
+    from asgiref.sync import async_to_sync
+
+    from dynamodb_sessions.ids import log_safe
+    from dynamodb_sessions.logs import security
+
+    session = stored_session(user="ada")
+    old_key = session.session_key
+    with caplog.at_level(logging.INFO, logger=security.name):
+        if cycle == "cycle_key":
+            session.cycle_key()
+        else:
+            async_to_sync(session.acycle_key)()
+        new_key = session.session_key
+        session.flush()  # log out
+
+    events = [(r.event, r.getMessage()) for r in caplog.records if r.name == security.name]
+    assert events == [
+        ("rotated", f"session {log_safe(old_key)}: rotated to {log_safe(new_key)}"),
+        ("ended", f"session {log_safe(new_key)}: ended"),
+    ]

@@ -218,8 +218,10 @@ class SessionStore(SessionBase):
         super().__init__(session_key)
         self._record: Session | None = None  # what the store holds for session_key
         self._cleared = False
-        # cycle_key(): the creation time the session keeps under its new key.
+        # cycle_key(): the creation time the session keeps under its new key, and the key it
+        # leaves (whose delete is then logged as a rotation, not as a log-out).
         self._rotated_from: int | None = None
+        self._leaving_key: str | None = None
 
     # -- keys ------------------------------------------------------------------------------
 
@@ -327,19 +329,21 @@ class SessionStore(SessionBase):
         timeout afresh on every log-in."""
         self._get_session()  # loads the session, and with it its creation time
         self._rotated_from = None if self._record is None else self._record.created
+        self._leaving_key = self.session_key
         try:
             super().cycle_key()
         finally:
-            self._rotated_from = None
+            self._rotated_from = self._leaving_key = None
 
     async def acycle_key(self) -> None:
         """:meth:`cycle_key` for async views (Django's async session API)."""
         await self._aget_session()
         self._rotated_from = None if self._record is None else self._record.created
+        self._leaving_key = self.session_key
         try:
             await super().acycle_key()
         finally:
-            self._rotated_from = None
+            self._rotated_from = self._leaving_key = None
 
     def clear(self) -> None:
         """Empty the session; the next save replaces the stored data instead of merging."""
@@ -415,7 +419,9 @@ class SessionStore(SessionBase):
         key = self.session_key if session_key is None else session_key
         if key is None:
             return
-        yield from flows.end(store.config, key)
+        # cycle_key()'s delete of the key it leaves is logged as a rotation, not a log-out.
+        rotated_to = self.session_key if key == self._leaving_key else None
+        yield from flows.end(store.config, key, rotated_to)
         if self._record is not None and self._record.session_id == key:
             self._record = None
 
