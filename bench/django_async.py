@@ -64,7 +64,7 @@ async def run(tasks: int, per_task: int, ids: list[str], modified: bool) -> floa
 async def measure(
     rounds: int, per_task: int, ids: list[str], latency: float
 ) -> list[dict[str, object]]:
-    from dynamodb_sessions.integrations import django as engine
+    from django.conf import settings
 
     rows = []
     for modified in (False, True):
@@ -72,7 +72,7 @@ async def measure(
             rates: dict[bool, list[float]] = {True: [], False: []}
             for round_ in range(rounds):
                 for native in (True, False) if round_ % 2 == 0 else (False, True):
-                    engine.NATIVE_ASYNC = native
+                    settings.DYNAMODB_SESSIONS_ASYNC_STORE = native
                     await run(tasks, 2, ids, modified)  # warm: clients, connections, threads
                     rates[native].append(await run(tasks, per_task, ids, modified))
             ratios = [a / t for a, t in zip(rates[True], rates[False], strict=True)]
@@ -87,7 +87,7 @@ async def measure(
                     "ratios": ratios,
                 }
             )
-    engine.NATIVE_ASYNC = True
+    settings.DYNAMODB_SESSIONS_ASYNC_STORE = False
     return rows
 
 
@@ -102,7 +102,9 @@ def main() -> int:
     from dynamodb_sessions.integrations import django as engine
 
     rows = []
-    with dynalite() as endpoint, FaultProxy(endpoint) as proxy:
+    # Idle keep-alive connections stay open for the whole run (the proxy's default bound, 30 s,
+    # would close them under a client about to reuse them).
+    with dynalite() as endpoint, FaultProxy(endpoint, bound=3600) as proxy:
         latency = args.latency_ms / 1000
         proxy.rewrite = lambda request, response: (time.sleep(latency), response)[1]
         cfg = new_table(endpoint, "django-async")

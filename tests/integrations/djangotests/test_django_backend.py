@@ -384,15 +384,16 @@ async def _async_round_trip(store):
     assert await created.aexists(created.session_key) is False
 
 
-def test_async_methods(store):
+def test_async_methods(store, async_mode):
     from asgiref.sync import async_to_sync
 
     async_to_sync(_async_round_trip)(store)
 
 
-def test_async_methods_run_on_the_async_store_only(store, monkeypatch):
-    """Issue 16, item 5: with aiobotocore the async methods never touch the sync store (nor a
-    worker thread): its driver refuses every flow here. The async twin shares the store's
+@override_settings(DYNAMODB_SESSIONS_ASYNC_STORE=True)
+def test_on_the_async_store_the_async_methods_never_use_the_sync_store(store, monkeypatch):
+    """Issue 16, item 5: on the async store the async methods never touch the sync store (nor
+    a worker thread): its driver refuses every flow here. The async twin shares the store's
     configuration and clock, so what it writes the sync store reads back."""
     import asyncio
 
@@ -433,7 +434,8 @@ def test_async_methods_run_on_the_async_store_only(store, monkeypatch):
     assert store.load(key).to_dict() == {"a": 1}
 
 
-def test_without_aiobotocore_the_async_methods_run_the_sync_store_in_threads(store, monkeypatch):
+@pytest.mark.parametrize("setting", [False, True], ids=["default", "without aiobotocore"])
+def test_by_default_the_async_methods_run_the_sync_store_in_threads(store, monkeypatch, setting):
     import threading
 
     from asgiref.sync import async_to_sync
@@ -445,9 +447,11 @@ def test_without_aiobotocore_the_async_methods_run_the_sync_store_in_threads(sto
         threads.add(threading.current_thread().name)
         return real_run(flow)
 
-    monkeypatch.setattr(engine_module, "NATIVE_ASYNC", False)
+    if setting:  # asked for, but aiobotocore is missing: threads all the same
+        monkeypatch.setattr(engine_module, "_HAS_AIOBOTOCORE", False)
     monkeypatch.setattr(store, "_run", counted)
-    async_to_sync(_async_round_trip)(store)
+    with override_settings(DYNAMODB_SESSIONS_ASYNC_STORE=setting):
+        async_to_sync(_async_round_trip)(store)
     assert threads and threading.current_thread().name not in threads
 
 

@@ -178,7 +178,7 @@ def test_a_request_that_cannot_get_the_lock_answers_503_and_keeps_the_cookie(loc
     assert request("/get", cookie).json() == {"a": "1"}
 
 
-def test_async_views_take_and_give_back_the_lock(locking):
+def test_async_views_take_and_give_back_the_lock(locking, async_mode):
     locking()
     cookie = opened()
     client = AsyncClient()

@@ -20,10 +20,11 @@ engines. The backend only translates Django's ``SessionBase`` contract to the st
   ``absolute_timeout``.
 * data is JSON (``SESSION_SERIALIZER`` is not used: nothing is ever unpickled).
 * the async methods (``aget``, ``aset``, ``asave``, ``acycle_key``... of Django >= 5.0) run
-  on an :class:`~dynamodb_sessions.AsyncSessionStore` twin of the store (same configuration,
-  codec, clock and metrics; aiobotocore, one client per event loop), so an async view waits
-  for DynamoDB without holding a worker thread. Without aiobotocore (the ``async`` extra) they
-  run the sync store's calls in worker threads instead. Both run the same flows.
+  the store's calls in worker threads (measured faster), or, with the setting
+  ``DYNAMODB_SESSIONS_ASYNC_STORE = True`` and aiobotocore (the ``async`` extra), on an
+  :class:`~dynamodb_sessions.AsyncSessionStore` twin of the store (same configuration, codec,
+  clock and metrics; one client per event loop), so an async view waits for DynamoDB without
+  holding a thread. Both run the same flows.
 * lock mode (``DYNAMODB_SESSIONS = {"lock": {...}}``) needs this library's middleware
   (:mod:`.middleware`): it gives the lock back at the end of every request, which Django's
   own ``SessionMiddleware`` does not tell a backend about when nothing is saved.
@@ -63,11 +64,13 @@ from ...store import AsyncSessionStore, _BaseStore
 from ...store import SessionStore as DynamoDBSessionStore
 
 __all__ = [
+    "ASYNC_STORE_SETTING",
     "MIDDLEWARE",
     "SETTING",
     "SessionStore",
     "get_async_store",
     "get_store",
+    "on_async_store",
     "set_store",
     "setting_options",
     "store_config",
@@ -98,8 +101,10 @@ _given: DynamoDBSessionStore | None = None
 _twins: weakref.WeakKeyDictionary[DynamoDBSessionStore, AsyncSessionStore] = (
     weakref.WeakKeyDictionary()
 )
-# Without aiobotocore the async methods run the sync store in worker threads.
-NATIVE_ASYNC = importlib.util.find_spec("aiobotocore") is not None
+ASYNC_STORE_SETTING = "DYNAMODB_SESSIONS_ASYNC_STORE"
+"""The optional Django setting: ``True`` runs the async methods on the async store."""
+
+_HAS_AIOBOTOCORE = importlib.util.find_spec("aiobotocore") is not None
 
 
 def store_config() -> StoreConfig:
@@ -161,6 +166,13 @@ def get_store() -> DynamoDBSessionStore:
         if _from_settings is None:
             _from_settings = DynamoDBSessionStore(store_config())
         return _from_settings
+
+
+def on_async_store() -> bool:
+    """Whether the async methods run on the async store: ``DYNAMODB_SESSIONS_ASYNC_STORE`` is
+    true and aiobotocore is installed. Otherwise (the default) they run the sync store's calls
+    in worker threads, which measured faster (docs/benchmarks.md)."""
+    return _HAS_AIOBOTOCORE and bool(getattr(settings, ASYNC_STORE_SETTING, False))
 
 
 def get_async_store() -> AsyncSessionStore:
@@ -248,7 +260,7 @@ class SessionStore(SessionBase):
 
     async def aload(self) -> dict[str, Any]:
         """:meth:`load` on the async store."""
-        if not NATIVE_ASYNC:
+        if not on_async_store():
             return await _off_loop(self.load)()
         store = get_async_store()
         return await store._run(self._load_flow(store))
@@ -259,7 +271,7 @@ class SessionStore(SessionBase):
 
     async def aexists(self, session_key: str | None) -> bool:
         """:meth:`exists` on the async store."""
-        if not NATIVE_ASYNC:
+        if not on_async_store():
             return await _off_loop(self.exists)(session_key)
         return session_key is not None and await get_async_store().exists(session_key)
 
@@ -299,7 +311,7 @@ class SessionStore(SessionBase):
 
     async def asave(self, must_create: bool = False) -> None:
         """:meth:`save` on the async store."""
-        if not NATIVE_ASYNC:
+        if not on_async_store():
             return await _off_loop(self.save)(must_create)
         if self.session_key is None:
             return await self.acreate()
@@ -317,7 +329,7 @@ class SessionStore(SessionBase):
 
     async def adelete(self, session_key: str | None = None) -> None:
         """:meth:`delete` on the async store."""
-        if not NATIVE_ASYNC:
+        if not on_async_store():
             return await _off_loop(self.delete)(session_key)
         store = get_async_store()
         await store._run(self._delete_flow(store, session_key))
@@ -358,7 +370,7 @@ class SessionStore(SessionBase):
     @classmethod
     async def aclear_expired(cls) -> None:
         """:meth:`clear_expired` on the async store."""
-        if not NATIVE_ASYNC:
+        if not on_async_store():
             return await _off_loop(cls.clear_expired)()
         await get_async_store().gc()
         return None
