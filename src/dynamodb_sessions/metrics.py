@@ -103,33 +103,22 @@ class OpenTelemetryMetrics(Metrics):
         from . import __version__
 
         meter = metrics.get_meter(METER_NAME, __version__, meter_provider=meter_provider)
-        self._calls = meter.create_counter(
-            f"{METER_NAME}.calls", unit="{call}", description="DynamoDB calls"
-        )
-        self._duration = meter.create_histogram(
-            f"{METER_NAME}.call.duration", unit="s", description="DynamoDB calls, retries included"
-        )
-        self._retries = meter.create_counter(
-            f"{METER_NAME}.call.retries", unit="{attempt}", description="botocore's retries"
-        )
-        self._capacity = meter.create_counter(
-            f"{METER_NAME}.capacity", unit="{capacity_unit}", description="capacity consumed"
-        )
-        self._conflicts = meter.create_counter(
-            f"{METER_NAME}.conflicts", unit="{write}", description="conditional saves that lost"
-        )
-        self._lock_wait = meter.create_histogram(
-            f"{METER_NAME}.lock.wait", unit="s", description="time waited for a session's lock"
-        )
-        self._gc_deleted = meter.create_counter(
-            f"{METER_NAME}.gc.deleted", unit="{item}", description="expired items deleted"
-        )
-        self._gc_kept = meter.create_counter(
-            f"{METER_NAME}.gc.kept", unit="{item}", description="items refreshed before the delete"
-        )
-        self._unavailable = meter.create_counter(
-            f"{METER_NAME}.unavailable", unit="{response}", description="503 answers"
-        )
+
+        def counter(name: str, unit: str, description: str) -> Any:
+            return meter.create_counter(f"{METER_NAME}.{name}", unit, description)
+
+        def histogram(name: str, description: str) -> Any:
+            return meter.create_histogram(f"{METER_NAME}.{name}", "s", description)
+
+        self._calls = counter("calls", "{call}", "DynamoDB calls")
+        self._duration = histogram("call.duration", "DynamoDB calls, retries included")
+        self._retries = counter("call.retries", "{attempt}", "botocore's retries")
+        self._capacity = counter("capacity", "{capacity_unit}", "capacity units consumed")
+        self._conflicts = counter("conflicts", "{write}", "conditional saves that lost")
+        self._lock_wait = histogram("lock.wait", "time waited for a session's lock")
+        self._gc_deleted = counter("gc.deleted", "{item}", "expired items deleted")
+        self._gc_kept = counter("gc.kept", "{item}", "items refreshed before their delete")
+        self._unavailable = counter("unavailable", "{response}", "503 answers")
 
     def call(
         self,
