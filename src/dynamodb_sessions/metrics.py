@@ -26,7 +26,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Metrics", "OpenTelemetryMetrics", "default_metrics"]
+from . import logs
+
+__all__ = ["Metrics", "OpenTelemetryMetrics", "default_metrics", "report_unavailable"]
 
 METER_NAME = "dynamodb_sessions"
 
@@ -165,3 +167,9 @@ def default_metrics() -> Metrics:
         return OpenTelemetryMetrics()
     except ImportError:
         return Metrics()
+
+
+def report_unavailable(metrics: Metrics, exc: Exception, adapter: str) -> None:
+    """An adapter answered 503 because of ``exc``: log it once (WARNING), and count it."""
+    logs.unavailable(exc, adapter)
+    metrics.unavailable(adapter, error=type(exc).__name__)

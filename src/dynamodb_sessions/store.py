@@ -46,7 +46,6 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from . import logs
 from ._core import flows, users
 from ._core import gc as gc_flows
 from ._core import table as table_flows
@@ -366,11 +365,6 @@ class _BaseStore:
 
     def _now(self) -> int:
         return int(self.clock())
-
-    def report_unavailable(self, exc: Exception, adapter: str) -> None:
-        """An adapter answered 503 because of ``exc``: log it once, and count it."""
-        logs.unavailable(exc, adapter)
-        self.metrics.unavailable(adapter, error=type(exc).__name__)
 
     # -- what both drivers do alike, around the I/O ---------------------------------------
 

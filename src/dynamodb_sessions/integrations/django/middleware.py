@@ -36,6 +36,7 @@ from django.http import HttpRequest, HttpResponse
 from ..._core.cookies import caching_headers
 from ..._core.lifecycle import RETRY_LATER, UNAVAILABLE_BODY, unavailable_headers
 from ...exceptions import SessionError
+from ...metrics import report_unavailable
 from . import SessionStore, get_store
 
 __all__ = ["SessionMiddleware", "unavailable"]
@@ -65,7 +66,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
         try:
             response = super().process_response(request, response)
         except RETRY_LATER as exc:
-            get_store().report_unavailable(exc, "Django")
+            report_unavailable(get_store().metrics, exc, "Django")
             return unavailable()
         for header, value in caching_headers(
             # Django varies by Cookie when the session was read; whatever sets or deletes
@@ -82,7 +83,7 @@ class SessionMiddleware(DjangoSessionMiddleware):
         """A store outage while the view used the session: 503 (others: Django's handling)."""
         if isinstance(exception, RETRY_LATER):
             setattr(request, _FAILED, True)
-            get_store().report_unavailable(exception, "Django")
+            report_unavailable(get_store().metrics, exception, "Django")
             return unavailable()
         return None
 
