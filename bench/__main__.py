@@ -3,6 +3,7 @@ and writes docs/benchmarks.md (with PNG plots next to it, in docs/benchmarks/).
 
     .venv/bin/python -m bench                      # the full run (a few minutes)
     .venv/bin/python -m bench --smoke --out /tmp/b.md --no-plots   # tiny sizes (the test suite)
+    .venv/bin/python -m bench --baseline-src ../main/src   # also "before": another tree's library
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import calls, concurrency, gcbench, mix, overhead, profile_read, report
+from bench import calls, concurrency, gcbench, inflight, mix, overhead, peers, profile_read, report
 from bench._common import ROOT, dynalite, sizer_client
 
 ADAPTERS = ["WSGI", "Flask", "Django", "Starlette"]
@@ -30,6 +31,9 @@ SIZES = {
         "concurrency": {"concurrency": 16, "per_worker": 25, "rounds": 5},
         "gc": {"items": 1000, "rounds": 3},
         "profile": {"n": 1000, "rounds": 5},
+        "wire": {"shapes": [(8, 50), (64, 20)]},
+        "peers": {"rounds": 7, "n": 100, "rtts": [0, 5, 20]},
+        "inflight": {"rtt_ms": 5, "levels": [1, 16, 256], "requests": 200, "rounds": 3},
     },
     "smoke": {
         "overhead": {"rounds": 2, "n": 3},
@@ -37,6 +41,16 @@ SIZES = {
         "concurrency": {"concurrency": 4, "per_worker": 2, "rounds": 2},
         "gc": {"items": 30, "rounds": 1},
         "profile": {"n": 10, "rounds": 2},
+        "wire": {"shapes": [(2, 3), (4, 2)]},
+        "peers": {"rounds": 1, "n": 2, "rtts": [5]},
+        "inflight": {
+            "rtt_ms": 5,
+            "levels": [2],
+            "requests": 4,
+            "rounds": 1,
+            "kinds": ("read-only",),
+            "least": 1,
+        },
     },
 }
 
@@ -57,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "docs/benchmarks.md"), help="report path")
     parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument(
+        "--baseline-src",
+        metavar="DIR",
+        help="the peer comparison also runs this library from DIR (e.g. main's src): before/after",
+    )
     parser.add_argument("--save-results", metavar="PICKLE", help=argparse.SUPPRESS)
     parser.add_argument("--from-results", metavar="PICKLE", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -97,6 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         results["profile"] = profile_read.measure(
             endpoint, sizer, profile=not args.smoke, **sizes["profile"]
         )
+        step("one session, many requests at once, counted at the wire")
+        results["wire"] = concurrency.measure_wire(endpoint, **sizes["wire"])
+        step("against the peers, direct and at modelled latencies")
+        results["peers"] = peers.measure(endpoint, baseline_src=args.baseline_src, **sizes["peers"])
+        step("sync vs async at a modelled latency")
+        results["inflight"] = inflight.measure(endpoint, **sizes["inflight"])
         results["load_after"] = os.getloadavg()[0]
     results["seconds"] = time.time() - started
     results["finished"] = time.time()

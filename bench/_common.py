@@ -3,6 +3,7 @@ of a known size, and the meter that counts DynamoDB calls and capacity units at 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import statistics
@@ -223,6 +224,17 @@ class Meter:
                     put = request.get("PutRequest")
                     computed += wcu(item_size(put["Item"]) if put else None)
         self.records.append(Record(name, ok, computed, reported, name in READS))
+
+
+class Unmetered:
+    """In place of a :class:`Meter` where nothing is counted: no hooks on the client, so its
+    calls cost what they cost without the benchmark."""
+
+    def attach(self, client: Any) -> Any:
+        return client
+
+    def pause(self) -> Any:
+        return contextlib.nullcontext()
 
 
 def metered_store(cfg: StoreConfig, meter: Meter, **kwargs: Any) -> SessionStore:

@@ -165,23 +165,11 @@ class FlaskAdapter(SyncAdapter):
         app = Flask("bench_flask")
         app.config["PERMANENT_SESSION_LIFETIME"] = cfg.timeout
         DynamoDBSessions(app, store=self.store)
-
-        @app.get("/read")
-        def read() -> str:
-            return str(session.get("user"))
-
-        @app.get("/write")
-        def write() -> str:
-            views.write(session)
-            return "ok"
+        views.flask_routes(app, session)
 
         @app.get("/rotate")
         def rotate() -> str:
             session.rotate()  # type: ignore[attr-defined]
-            return "ok"
-
-        @app.get("/unused")
-        def unused() -> str:
             return "ok"
 
         bare_app = Flask("bench_flask_bare")
@@ -199,22 +187,8 @@ class DjangoAdapter(SyncAdapter):
     cookie_name = "sessionid"
 
     def __init__(self, cfg: StoreConfig, meter: Meter, clock: Clock) -> None:
-        import django
+        configure_django("dynamodb_sessions.integrations.django")
         from django.conf import settings
-
-        if not settings.configured:
-            settings.configure(
-                DEBUG=False,
-                SECRET_KEY="bench-only",
-                ALLOWED_HOSTS=["*"],
-                INSTALLED_APPS=[],
-                MIDDLEWARE=["django.contrib.sessions.middleware.SessionMiddleware"],
-                SESSION_ENGINE="dynamodb_sessions.integrations.django",
-                ROOT_URLCONF="bench.django_urls",
-                USE_TZ=True,
-                LOGGING_CONFIG=None,
-            )
-            django.setup()
         from django.core.handlers.wsgi import WSGIHandler
         from django.test.utils import override_settings
 
@@ -240,6 +214,28 @@ class DjangoAdapter(SyncAdapter):
 
         engine.set_store(None)
         super().close()
+
+
+def configure_django(engine: str, **extra: Any) -> None:
+    """Django's settings for the benchmark app (once per process), with ``engine`` as the
+    ``SESSION_ENGINE``."""
+    import django
+    from django.conf import settings
+
+    if not settings.configured:
+        settings.configure(
+            DEBUG=False,
+            SECRET_KEY="bench-only",
+            ALLOWED_HOSTS=["*"],
+            INSTALLED_APPS=[],
+            MIDDLEWARE=["django.contrib.sessions.middleware.SessionMiddleware"],
+            SESSION_ENGINE=engine,
+            ROOT_URLCONF="bench.django_urls",
+            USE_TZ=True,
+            LOGGING_CONFIG=None,
+            **extra,
+        )
+        django.setup()
 
 
 class StarletteAdapter:

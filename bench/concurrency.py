@@ -1,4 +1,5 @@
-"""Sync vs async: throughput with one request in flight and with ``concurrency``.
+"""Sync vs async: throughput with one request in flight and with ``concurrency``; and one
+session under many requests at once through every adapter in a real server, counted at the wire.
 
 * async: the Starlette middleware on ``AsyncSessionStore`` (aiobotocore), one event loop,
   ``concurrency`` tasks each sending its requests one after another (direct ASGI calls);
@@ -7,18 +8,27 @@
 
 Each worker has a session of its own (2 KB); both clients keep botocore's default pool of 10
 connections. Rounds alternate which goes first; the ratio is async/sync requests per second.
+
+:func:`measure_wire` runs the counter apps, servers and clients of the concurrency tests
+(``tests/concurrency/counters.py``) with the fault proxy of the tests counting the calls.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from bench._common import Clock, Meter, median, new_table, session_data
+from bench._common import ROOT, Clock, Meter, drop_table, median, new_table, session_data
 from bench.adapters import StarletteAdapter, WSGIAdapter, call_wsgi
+
+sys.path.insert(0, str(ROOT / "tests"))
+
+from concurrency.counters import ADAPTERS, counted_burst, serving
+from faults.proxy import FaultProxy, through
 
 PATHS = {"read-only": "/read", "modified": "/write"}
 
@@ -33,7 +43,7 @@ class ConcurrencyResult:
     ratios: list[float]
 
 
-def _sync_run(adapter: WSGIAdapter, ids: list[str], path: str, per_worker: int) -> float:
+def run_sync(adapter: WSGIAdapter, ids: list[str], path: str, per_worker: int) -> float:
     def worker(session_id: str) -> None:
         for _ in range(per_worker):
             status, _ = call_wsgi(adapter.app, path, f"session={session_id}")
@@ -45,7 +55,7 @@ def _sync_run(adapter: WSGIAdapter, ids: list[str], path: str, per_worker: int) 
         return time.perf_counter() - start
 
 
-def _async_run(adapter: StarletteAdapter, ids: list[str], path: str, per_worker: int) -> float:
+def run_async(adapter: StarletteAdapter, ids: list[str], path: str, per_worker: int) -> float:
     async def worker(session_id: str) -> None:
         for _ in range(per_worker):
             status, _ = await adapter.call(adapter.app, path, session_id)
@@ -73,17 +83,17 @@ def measure(
                 count = level * per_worker if level > 1 else 4 * per_worker
                 sync_ids = [sync.create(session_data(2048, seed=i)) for i in range(level)]
                 async_ids = [asyn.create(session_data(2048, seed=i)) for i in range(level)]
-                _sync_run(sync, sync_ids, path, 2)  # warm up (pools, connections)
-                _async_run(asyn, async_ids, path, 2)
+                run_sync(sync, sync_ids, path, 2)  # warm up (pools, connections)
+                run_async(asyn, async_ids, path, 2)
                 ratios, sync_rps, async_rps = [], [], []
                 each = count // level
                 for round_ in range(rounds):
                     if round_ % 2 == 0:
-                        s = _sync_run(sync, sync_ids, path, each)
-                        a = _async_run(asyn, async_ids, path, each)
+                        s = run_sync(sync, sync_ids, path, each)
+                        a = run_async(asyn, async_ids, path, each)
                     else:
-                        a = _async_run(asyn, async_ids, path, each)
-                        s = _sync_run(sync, sync_ids, path, each)
+                        a = run_async(asyn, async_ids, path, each)
+                        s = run_sync(sync, sync_ids, path, each)
                     sync_rps.append(level * each / s)
                     async_rps.append(level * each / a)
                     ratios.append(s / a)
@@ -95,4 +105,57 @@ def measure(
     finally:
         sync.close()
         asyn.close()
+    return results
+
+
+@dataclass
+class WireResult:
+    adapter: str
+    threads: int
+    requests: int  # per thread
+    total: int
+    kept: int  # increments found in the session afterwards
+    get_items: float  # per request, counted at the proxy
+    update_items: float
+    other_calls: int  # any other operation during the increments
+    unavailable: int  # answers 503
+    rps: float
+
+
+def measure_wire(endpoint: str, shapes: list[tuple[int, int]]) -> list[WireResult]:
+    """For each adapter (one server) and ``(threads, requests)``: ``threads`` clients at once
+    on one new session, each sending ``requests`` increments of its own key, one connection
+    per request."""
+    cfg = new_table(endpoint, "wire")
+    results = []
+    try:
+        for adapter in ADAPTERS:
+            # Patient timeouts, as in the tests: a slow answer of a loaded engine is waited
+            # for, never sent again by botocore, so every call counted is one the library made.
+            with (
+                FaultProxy(endpoint) as proxy,
+                serving(
+                    adapter, through(cfg, proxy, connect_timeout=30.0, read_timeout=30.0)
+                ) as port,
+            ):
+                for threads, requests in shapes:
+                    run = counted_burst(port, proxy, threads=threads, requests=requests)
+                    total, calls = run.burst.total, run.calls
+                    results.append(
+                        WireResult(
+                            adapter,
+                            threads,
+                            requests,
+                            total,
+                            run.kept,
+                            calls["GetItem"] / total,
+                            calls["UpdateItem"] / total,
+                            sum(calls.values()) - calls["GetItem"] - calls["UpdateItem"],
+                            run.burst.statuses[503],
+                            total / run.burst.seconds,
+                        )
+                    )
+    finally:
+        drop_table(cfg)
+    results.sort(key=lambda w: shapes.index((w.threads, w.requests)))  # by shape, then adapter
     return results

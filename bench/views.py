@@ -26,3 +26,21 @@ def raw_get(client: Any, table: str, key: str) -> str:
 async def araw_get(client: Any, table: str, key: str) -> str:
     reply = await client.get_item(TableName=table, Key={"id": {"S": key}}, ConsistentRead=True)
     return str(len(reply["Item"]))
+
+
+def flask_routes(app: Any, session: MutableMapping[str, Any]) -> None:
+    """The benchmark endpoints on a Flask app whose session is ``session`` (``flask.session``):
+    ``/read``, ``/write`` and ``/unused``, the same for every session library."""
+
+    @app.get("/read")
+    def read() -> str:
+        return str(session.get("user"))
+
+    @app.get("/write")
+    def write_() -> str:
+        write(session)
+        return "ok"
+
+    @app.get("/unused")
+    def unused() -> str:
+        return "ok"

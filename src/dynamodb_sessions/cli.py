@@ -13,15 +13,17 @@ GC lifetime is in its ``expires``), so none assumes one: a valid
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import Generic, TextIO, TypeVar
 
 from botocore.exceptions import NoCredentialsError, PartialCredentialsError
 
 from ._core.gc import GCReport
+from ._core.stats import ScanProgress
 from ._core.table import TableReport
 from .config import ACCESS_KEY_ENV, SECRET_KEY_ENV, TABLE_ENV, StoreConfig, gc_lifetime_from_env
 from .exceptions import (
@@ -95,13 +97,34 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_gc(args: argparse.Namespace, out: TextIO) -> int:
     """Delete expired sessions (parallel scan; each delete conditional on still expired)."""
-    progress = _ProgressLine(sys.stderr) if sys.stderr.isatty() and out is sys.stdout else None
+    progress = _progress_line(out, _gc_progress)
     report = store_from_args(args).gc(
         segments=args.segments, dry_run=args.dry_run, progress=progress
     )
     if progress is not None:
         progress.done()
     print(report.summary(), file=out)
+    return OK
+
+
+def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
+    """Count what the table holds: sessions, those expired but still present (TTL lag), item
+    size percentiles, the share compressed and encrypted, and sessions per user (counts only:
+    no session, key or user is ever shown). A parallel scan of whole items (billed as such),
+    with progress on a terminal; --json for scripts."""
+    store = store_from_args(args)
+    progress = _progress_line(out, _scan_progress)
+    stats = store.stats(segments=args.segments, progress=progress)
+    if progress is not None:
+        progress.done()
+    prefix = store.config.key_prefix
+    if args.json:
+        print(json.dumps({"table": store.config.table, **stats.to_json()}, indent=2), file=out)
+        return OK
+    scope = f" (items of prefix {prefix!r})" if prefix else ""
+    print(f"table {store.config.table!r}{scope}", file=out)
+    for line in stats.lines():
+        print(line, file=out)
     return OK
 
 
@@ -131,22 +154,47 @@ def cmd_sessions_end(args: argparse.Namespace, out: TextIO) -> int:
     return PROBLEM
 
 
-class _ProgressLine:
+P = TypeVar("P")
+
+
+class _ProgressLine(Generic[P]):
     """A one-line progress display on a terminal (rewritten in place with a carriage return)."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, render: Callable[[P], str]) -> None:
         self.stream = stream
+        self.render = render
 
-    def __call__(self, total: GCReport) -> None:
-        self.stream.write(
-            f"\rsegments {total.segments_done}/{total.segments}  scanned {total.scanned}  "
-            f"expired {total.expired}  deleted {total.deleted}"
-        )
+    def __call__(self, total: P) -> None:
+        self.stream.write("\r" + self.render(total))
         self.stream.flush()
 
     def done(self) -> None:
         self.stream.write("\n")
         self.stream.flush()
+
+
+def _progress_line(out: TextIO, render: Callable[[P], str]) -> _ProgressLine[P] | None:
+    """A progress line on stderr when it is a terminal and the result goes to stdout (so a
+    script or a log file never gets carriage returns); else none."""
+    if sys.stderr.isatty() and out is sys.stdout:
+        return _ProgressLine(sys.stderr, render)
+    return None
+
+
+def _bar(done: int, total: int, width: int = 20) -> str:
+    filled = width * done // max(total, 1)
+    return f"[{'#' * filled}{'-' * (width - filled)}] segments {done}/{total}"
+
+
+def _gc_progress(total: GCReport) -> str:
+    return (
+        f"{_bar(total.segments_done, total.segments)}  scanned {total.scanned}  "
+        f"expired {total.expired}  deleted {total.deleted}"
+    )
+
+
+def _scan_progress(total: ScanProgress) -> str:
+    return f"{_bar(total.segments_done, total.segments)}  scanned {total.scanned}"
 
 
 def _when(epoch: int | None) -> str:
@@ -157,8 +205,6 @@ def _when(epoch: int | None) -> str:
 
 def cmd_iam_policy(args: argparse.Namespace, out: TextIO) -> int:
     """Print the least-privilege IAM policy for the table (JSON)."""
-    import json
-    import os
 
     from . import config as env_names
     from .iam import iam_policy
@@ -241,6 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--segments", type=int, default=4, help="parallel scan segments (4)")
     gc.add_argument("--dry-run", action="store_true", help="count expired items, delete none")
 
+    stats = _command(
+        sub, "stats", cmd_stats, "count sessions, expired ones, sizes, users", parents=[common]
+    )
+    stats.add_argument("--segments", type=int, default=4, help="parallel scan segments (4)")
+    stats.add_argument("--json", action="store_true", help="print one JSON object (scripts)")
+
     sessions = sub.add_parser(
         "sessions",
         help="a user's sessions: list, end one, or log out everywhere",
@@ -266,7 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     iam.add_argument("--table", help="table name (default: $AWS_DYNAMODB_SESSION_TABLE)")
     iam.add_argument("--region", help="region in the ARNs (default: $AWS_REGION_NAME, else *)")
     iam.add_argument("--account", default="*", help="AWS account id in the ARNs (default *)")
-    iam.add_argument("--with-gc", action="store_true", help="add Scan, for `gc` / clearsessions")
+    iam.add_argument(
+        "--with-gc", action="store_true", help="add Scan, for `gc` / clearsessions / `stats`"
+    )
     iam.add_argument(
         "--with-admin", action="store_true", help="add what `create-table` and `check` call"
     )

@@ -6,7 +6,7 @@ two and the maintenance and admin jobs get what they run::
     Sid             actions                                  on          for
     Sessions        GetItem PutItem UpdateItem DeleteItem    table       every web request
     UserSessions    Query                                    user index  list/revoke a user's
-    CollectExpired  Scan (+ DeleteItem above)                table       gc, clearsessions
+    CollectExpired  Scan (+ DeleteItem above)                table       gc, clearsessions, stats
     ManageTable     DescribeTable CreateTable UpdateTable    table       create-table, check
                     DescribeTimeToLive UpdateTimeToLive
 

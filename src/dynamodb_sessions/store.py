@@ -48,10 +48,13 @@ from botocore.exceptions import (
 
 from ._core import flows, users
 from ._core import gc as gc_flows
+from ._core import stats as stats_flows
 from ._core import table as table_flows
 from ._core.flows import Call, Failed, Flow, SaveOutcome, Sleep
 from ._core.gc import GCReport, PageHook
 from ._core.lifecycle import CookieUpdate
+from ._core.scan import Tally
+from ._core.stats import ProgressHook, ScanProgress, TableStats
 from ._core.steps import Conflict, LockWait, Now, Step
 from ._core.table import TableReport
 from ._core.users import UserSession
@@ -88,13 +91,33 @@ UNAVAILABLE_CODES = frozenset(
 )
 
 
+def user_agent() -> str:
+    """The clients' fixed ``User-Agent``: this library, botocore and Python, by version."""
+    import platform
+
+    from . import __version__
+
+    return (
+        f"dynamodb-sessions/{__version__} Botocore/{botocore.__version__} "
+        f"Python/{platform.python_version()}"
+    )
+
+
 def client_config(connection: Connection, kind: type[ConfigT] = Config) -> ConfigT:  # type: ignore[assignment]
-    """The client configuration of ``connection``: short timeouts, ``standard`` retries.
+    """The client configuration of ``connection``: short timeouts, ``standard`` retries, and a
+    fixed ``User-Agent``.
 
     ``kind`` is botocore's ``Config`` or a subclass of it (aiobotocore's ``AioConfig``), so the
     sync and the async client are configured alike.
+
+    The fixed ``User-Agent`` is for speed: without one, botocore rebuilds its own (sanitising
+    each of a dozen components) twice on every call, about 8% of a GetItem's CPU in the client
+    (``python -m bench.useragent``; docs/benchmarks.md). What is lost is botocore's per-call
+    feature tags (``m/...``, ``cfg/retry-mode``) that AWS reads for its own statistics; what is
+    gained besides speed is that the calls name this library in CloudTrail's ``userAgent``.
     """
     return kind(
+        user_agent=user_agent(),
         connect_timeout=connection.connect_timeout,
         read_timeout=connection.read_timeout,
         # total_max_attempts counts the first attempt; botocore's "max_attempts" key would
@@ -414,12 +437,14 @@ class _BaseStore:
         )
         return step_failure(step, exc)
 
-    def _gc_tally(self, segments: int, dry_run: bool, progress: PageHook | None) -> gc_flows.Tally:
-        """The running total of a GC, whose pages the metrics hook hears of too."""
-        return gc_flows.Tally(segments, dry_run, progress, on_page=self._gc_page)
+    def _gc(self, add: PageHook) -> PageHook:
+        """A GC's page hook: ``add`` (to the running total), the metrics hook told too."""
 
-    def _gc_page(self, page: GCReport) -> None:
-        self.metrics.gc(deleted=page.deleted, kept=page.kept)
+        def page(report: GCReport) -> None:
+            self.metrics.gc(deleted=report.deleted, kept=report.kept)
+            add(report)
+
+        return page
 
 
 class SessionStore(_BaseStore):
@@ -575,16 +600,36 @@ class SessionStore(_BaseStore):
         after the scan saw it is kept. ``dry_run`` only counts; ``progress`` is called with
         the running total after each scanned page.
         """
-        tally = self._gc_tally(segments, dry_run, progress)
-        work = gc_flows.segment_flows(
-            self.config, self._now(), segments, dry_run=dry_run, on_page=tally.add
+        tally = Tally(GCReport(segments=segments, dry_run=dry_run), progress)
+        self._in_parallel(
+            gc_flows.segment_flows(
+                self.config, self._now(), segments, dry_run=dry_run, on_page=self._gc(tally.add)
+            )
         )
+        return tally.total
+
+    def stats(self, *, segments: int = 4, progress: ProgressHook | None = None) -> TableStats:
+        """Count what the table holds: sessions, expired ones still present, sizes, formats,
+        sessions per user (:class:`~dynamodb_sessions._core.stats.TableStats`).
+
+        A parallel scan of whole items in ``segments`` segments, as :meth:`gc`'s; ``progress``
+        is called with the running total after each scanned page. Nothing is decrypted.
+        """
+        tally = Tally(ScanProgress(segments=segments), progress)
+        now = self._now()
+        censuses = self._in_parallel(
+            stats_flows.segment_flows(self.config, now, segments, on_page=tally.add)
+        )
+        return stats_flows.summarize(censuses, now, segments)
+
+    def _in_parallel(self, work: list[Flow[T]]) -> list[T]:
+        """Run ``work`` (a parallel scan's segments) at once, one thread per flow, and return
+        their results in order."""
         # No more threads than the client has pooled connections: each extra one would open a
         # connection the pool then discards ("Connection pool is full").
-        threads = min(segments, pool_size(self.client))
-        with ThreadPoolExecutor(threads, thread_name_prefix="sessions-gc") as pool:
-            list(pool.map(self._run, work))
-        return tally.total
+        threads = min(len(work), pool_size(self.client))
+        with ThreadPoolExecutor(threads, thread_name_prefix="sessions-scan") as pool:
+            return list(pool.map(self._run, work))
 
     def list_user_sessions(self, user_id: str) -> list[UserSession]:
         """Every stored session of ``user_id`` (by the user index; see :mod:`._core.users`)."""
@@ -845,21 +890,36 @@ class AsyncSessionStore(_BaseStore):
 
         See :meth:`SessionStore.gc`.
         """
-        tally = self._gc_tally(segments, dry_run, progress)
-        pending = iter(
+        tally = Tally(GCReport(segments=segments, dry_run=dry_run), progress)
+        await self._in_parallel(
             gc_flows.segment_flows(
-                self.config, self._now(), segments, dry_run=dry_run, on_page=tally.add
+                self.config, self._now(), segments, dry_run=dry_run, on_page=self._gc(tally.add)
             )
         )
-
-        async def segments_in_turn() -> None:
-            for flow in pending:
-                await self._run(flow)
-
-        # As many segments at once as the client has connections (see SessionStore.gc).
-        width = min(segments, pool_size(await self._client()))
-        await asyncio.gather(*(segments_in_turn() for _ in range(width)))
         return tally.total
+
+    async def stats(self, *, segments: int = 4, progress: ProgressHook | None = None) -> TableStats:
+        """Count what the table holds. See :meth:`SessionStore.stats`."""
+        tally = Tally(ScanProgress(segments=segments), progress)
+        now = self._now()
+        censuses = await self._in_parallel(
+            stats_flows.segment_flows(self.config, now, segments, on_page=tally.add)
+        )
+        return stats_flows.summarize(censuses, now, segments)
+
+    async def _in_parallel(self, work: list[Flow[T]]) -> list[T]:
+        """Run ``work`` at once, one task per flow but no more at a time than the client has
+        connections (see :meth:`SessionStore._in_parallel`); return their results in order."""
+        results: dict[int, T] = {}
+        pending = iter(enumerate(work))
+
+        async def in_turn() -> None:
+            for index, flow in pending:
+                results[index] = await self._run(flow)
+
+        width = min(len(work), pool_size(await self._client()))
+        await asyncio.gather(*(in_turn() for _ in range(width)))
+        return [results[index] for index in range(len(work))]
 
     async def list_user_sessions(self, user_id: str) -> list[UserSession]:
         """Every stored session of ``user_id`` (by the user index; see :mod:`._core.users`)."""

@@ -23,7 +23,9 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=180,
+        # Only a bound on a hang: the smoke run takes about a minute alone, and several times
+        # that on a machine busy with a second copy of the suite.
+        timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(raw.read_text())
@@ -48,6 +50,13 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
     assert {row["adapter"] for row in results["overhead"]} == ADAPTERS
     assert all(row["ratio"] > 0 for row in results["overhead"])
     assert {row["kind"] for row in results["concurrency"]} == {"read-only", "modified"}
+    wire = results["wire"]
+    assert {(row["adapter"], row["threads"]) for row in wire} == {
+        (adapter, threads) for adapter in ADAPTERS for threads in (2, 4)
+    }
+    for row in wire:  # exact counts at the proxy: one read and one update per request
+        assert (row["kept"], row["unavailable"], row["other_calls"]) == (row["total"], 0, 0)
+        assert row["get_items"] == row["update_items"] == 1.0
     assert results["gc"][0]["variant"] == "scan + batch delete"
     assert len(results["gc"]) == 5
     assert (
@@ -55,6 +64,24 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
         == set(results["profile"]["merge_us"])
         == {"before", "after"}
     )
+
+    # The peers, here through the latency proxy (bench/latency.py): our calls are the floor's.
+    peers = {(row["framework"], row["kind"]): row for row in results["peers"]}
+    assert set(peers) == {
+        (framework, kind)
+        for framework in ("Flask", "Django")
+        for kind in ("read-only", "modified", "unused")
+    }
+    assert all(row["rtt_ms"] == 5 and row["rps"]["ours"] > 0 for row in peers.values())
+    for framework in ("Flask", "Django"):
+        assert peers[framework, "read-only"]["calls"]["ours"] == ["GetItem"]
+        assert peers[framework, "modified"]["calls"]["ours"] == ["GetItem", "UpdateItem"]
+        assert peers[framework, "unused"]["calls"]["ours"] == []
+    inflight = results["inflight"]
+    assert [(row["kind"], row["in_flight"]) for row in inflight] == [("read-only", 2)]
+    assert inflight[0]["rps"]["sync"] > 0
+    assert inflight[0]["rps"]["async"] > 0
+    assert inflight[0]["peak_mb"]["sync"] > 0
 
     text = out.read_text()
     for heading in (
@@ -64,6 +91,9 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
         "## 4. Sync vs async",
         "## 5. GC throughput",
         "## 6. Profile",
+        "## 7. Against the peers",
+        "## 8. Sync vs async at a modelled 5 ms",
+        "## 9. One session, many requests at once",
     ):
         assert heading in text
     assert "python -m bench --smoke" in text

@@ -4,7 +4,7 @@ import pytest
 from test_flows import Script
 
 from dynamodb_sessions import StoreConfig
-from dynamodb_sessions._core import gc, requests
+from dynamodb_sessions._core import gc, requests, scan
 from dynamodb_sessions._core.flows import Failed
 from dynamodb_sessions.exceptions import ConfigurationError
 
@@ -91,7 +91,7 @@ def test_segments_are_checked_and_each_gets_its_own_flow():
 
 def test_the_tally_reports_running_totals():
     seen: list[gc.GCReport] = []
-    tally = gc.Tally(2, False, seen.append)
+    tally = scan.Tally(gc.GCReport(segments=2), seen.append)
     tally.add(gc.GCReport(segments=2, scanned=3, expired=1, deleted=1))
     tally.add(gc.GCReport(segments=2, scanned=4, segments_done=1))
     assert [r.scanned for r in seen] == [3, 7]

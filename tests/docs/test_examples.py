@@ -5,6 +5,8 @@
   the endpoint, region and keys). Blocks whose first line is ``# settings.py`` / ``# views.py``
   are a Django project: they run together in a subprocess (Django is configured once per
   process), with the guide's ``python manage.py`` commands and a request to each view.
+- Blocks whose first line is ``# test_<name>.py`` are an app's tests using the pytest plugin:
+  they run together, in that Django project, with pytest in a subprocess, and must all pass.
 - Commands of ours in ```sh blocks (``dynamodb-sessions ...``) run through ``cli.main`` and must
   exit 0; ``demo`` and ``local`` (they serve until stopped) are left to ``tests/e2e`` and
   ``tests/cli/test_local.py``. An ``iam-policy``
@@ -48,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 GUIDE = ROOT / "docs" / "guide.md"
 DJANGO_FILES = ("# settings.py", "# views.py")
+PYTEST_FILE = re.compile(r"# (test_\w+\.py)\n")
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,12 @@ def blocks(path: Path) -> list[Block]:
 
 
 ALL = [block for path in DOCS for block in blocks(path)]
-PYTHON = [b for b in ALL if b.lang == "python" and not b.code.startswith(DJANGO_FILES)]
+PYTHON = [
+    b
+    for b in ALL
+    if b.lang == "python" and not b.code.startswith(DJANGO_FILES) and not PYTEST_FILE.match(b.code)
+]
+PYTESTS = [b for b in ALL if b.lang == "python" and PYTEST_FILE.match(b.code)]
 DJANGO = [b for b in ALL if b.lang == "python" and b.code.startswith(DJANGO_FILES)]
 
 
@@ -176,11 +184,16 @@ urlpatterns = [
 """
 
 
-def test_django_sample_runs(deployment, tmp_path):
+def write_django_project(path):
+    """The guide's settings.py and views.py, with what a runnable project needs besides."""
     settings, views = (next(b for b in DJANGO if b.code.startswith(f)) for f in DJANGO_FILES)
-    (tmp_path / "docs_settings.py").write_text(settings.code + DJANGO_TEST_SETTINGS)
-    (tmp_path / "views.py").write_text(views.code)
-    (tmp_path / "docs_urls.py").write_text(DJANGO_URLS)
+    (path / "docs_settings.py").write_text(settings.code + DJANGO_TEST_SETTINGS)
+    (path / "views.py").write_text(views.code)
+    (path / "docs_urls.py").write_text(DJANGO_URLS)
+
+
+def test_django_sample_runs(deployment, tmp_path):
+    write_django_project(tmp_path)
     manage = [
         shlex.split(line)[2:]
         for block in blocks(GUIDE)
@@ -194,16 +207,57 @@ def test_django_sample_runs(deployment, tmp_path):
     ]
     script = tmp_path / "run_django.py"
     script.write_text(DJANGO_PROJECT.format(commands=manage))
+    assert "django sample ok" in python_in(tmp_path, "-W", "error", str(script))
+
+
+def python_in(path, *argv):
+    """Run Python with ``argv`` in ``path`` (a process of its own); its output, if it exits 0."""
     result = subprocess.run(
-        [sys.executable, "-W", "error", str(script)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        [sys.executable, *argv], cwd=path, capture_output=True, text=True, timeout=300, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "django sample ok" in result.stdout
+    return result.stdout
+
+
+PYTEST_CONFTEST = """
+# Added by the test: what pytest-django does for a project (its settings, a test database).
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+os.environ["DJANGO_SETTINGS_MODULE"] = "docs_settings"
+import django
+
+django.setup()
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def django_test_database():
+    from django.test import utils
+
+    utils.setup_test_environment()
+    databases = utils.setup_databases(verbosity=0, interactive=False)
+    yield
+    utils.teardown_databases(databases, verbosity=0)
+    utils.teardown_test_environment()
+"""
+
+
+def test_pytest_samples_pass_with_the_plugin(deployment, tmp_path):
+    assert {PYTEST_FILE.match(b.code).group(1) for b in PYTESTS} == {
+        "test_flask_app.py",
+        "test_fastapi_app.py",
+        "test_django_views.py",
+    }
+    write_django_project(tmp_path)
+    (tmp_path / "conftest.py").write_text(PYTEST_CONFTEST)
+    for block in PYTESTS:
+        (tmp_path / PYTEST_FILE.match(block.code).group(1)).write_text(block.code)
+    tests = sum(block.code.count("\ndef test_") for block in PYTESTS)
+    plugin = ["-p", "dynamodb_sessions.testing", "--dynamodb-sessions-engine", "embedded"]
+    out = python_in(tmp_path, "-m", "pytest", *plugin, "-W", "error", "-p", "no:cacheprovider")
+    assert f"{tests} passed" in out, out
 
 
 # -- the configuration reference ---------------------------------------------------------------

@@ -16,6 +16,12 @@ act per request, by DynamoDB operation::
 
 Rules are tried in order; the first that matches the operation and has uses left decides,
 else the request passes. Every wait is bounded (``bound`` seconds), and close() ends all of it.
+
+``delay`` models the network: every request that is forwarded waits half of it before it
+reaches the engine and its answer the other half before it is relayed, so each call (not each
+connection: botocore keeps connections alive across many calls) takes that much longer. Each
+connection has its own thread, so calls in flight on different connections wait side by side,
+as they would on a network. The benchmarks run it in a process of its own (bench/latency.py).
 """
 
 from __future__ import annotations
@@ -54,10 +60,11 @@ class Disconnected(Exception):
 class FaultProxy:
     """A threaded proxy to ``upstream`` (``"http://127.0.0.1:port"``) on 127.0.0.1, port 0."""
 
-    def __init__(self, upstream: str, *, bound: float = 30.0) -> None:
+    def __init__(self, upstream: str, *, bound: float = 30.0, delay: float = 0.0) -> None:
         host, _, port = upstream.removeprefix("http://").partition(":")
         self.upstream = (host, int(port))
         self.bound = bound
+        self.delay = delay  # seconds added to every forwarded call's round trip
         self.seen: list[tuple[str, str]] = []  # (operation, mode) of every request received
         self._rules: list[Rule] = []
         self._answers: dict[str, bytes] = {}  # the last answer relayed, per operation
@@ -125,7 +132,7 @@ class FaultProxy:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", port))
-        listener.listen(64)
+        listener.listen(1024)  # a benchmark opens hundreds of connections at once
         listener.settimeout(0.1)
         self.port = listener.getsockname()[1]
         self._listener = listener
@@ -145,6 +152,7 @@ class FaultProxy:
             except OSError:  # closed by refuse()
                 return
             client.settimeout(self.bound)
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self._conns.add(client)
             self._spawn(self._serve, client)
@@ -188,10 +196,16 @@ class FaultProxy:
                     continue
                 if upstream is None:
                     upstream = socket.create_connection(self.upstream, timeout=self.bound)
+                    upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     with self._lock:
                         self._conns.add(upstream)
+                arrived = time.monotonic()
+                if self.delay:
+                    _sleep_until(arrived + self.delay / 2)  # the request on its way
                 upstream.sendall(request)
                 response = read_message(upstream, self.bound)
+                if self.delay:
+                    _sleep_until(arrived + self.delay)  # the answer on its way back
                 if self.rewrite is not None:
                     response = self.rewrite(request, response)
                 if mode == "drop":
@@ -228,18 +242,26 @@ class FaultProxy:
                 return
 
 
-def failing_fast_through(config: Any, proxy: FaultProxy) -> Any:
-    """``config`` (a StoreConfig) reaching its engine through ``proxy``, with short timeouts
-    and one retry, so an injected fault becomes an outage within a second."""
+def _sleep_until(deadline: float) -> None:
+    # Against a deadline, so the sleeps' overshoot (a millisecond or two on a loaded machine)
+    # does not add up over the two halves of a round trip.
+    left = deadline - time.monotonic()
+    if left > 0:
+        time.sleep(left)
+
+
+def through(config: Any, proxy: FaultProxy, **connection: Any) -> Any:
+    """``config`` (a StoreConfig) reaching its engine through ``proxy``; ``connection``: other
+    fields of its Connection to change."""
     return config.replace(
-        connection=dataclasses.replace(
-            config.connection,
-            endpoint_url=proxy.endpoint,
-            connect_timeout=0.25,
-            read_timeout=0.25,
-            max_attempts=2,
-        )
+        connection=dataclasses.replace(config.connection, endpoint_url=proxy.endpoint, **connection)
     )
+
+
+def failing_fast_through(config: Any, proxy: FaultProxy) -> Any:
+    """``config`` reaching its engine through ``proxy``, with short timeouts and one retry, so
+    an injected fault becomes an outage within a second."""
+    return through(config, proxy, connect_timeout=0.25, read_timeout=0.25, max_attempts=2)
 
 
 def operation_of(request: bytes) -> str:

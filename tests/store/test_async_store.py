@@ -52,10 +52,19 @@ def test_both_stores_have_the_same_public_methods_and_signatures():
     ]
 
 
-def test_importing_the_package_imports_no_framework_and_no_aiobotocore():
+@pytest.mark.parametrize(
+    "module",
+    [
+        "dynamodb_sessions",
+        # The pytest plugin: loaded in every pytest run where the package is installed.
+        "dynamodb_sessions.testing",
+    ],
+)
+def test_importing_the_package_imports_nothing_heavy(module):
     code = (
-        "import sys, dynamodb_sessions\n"
-        "heavy = {'aiobotocore', 'aiohttp', 'flask', 'starlette', 'fastapi', 'django'}\n"
+        f"import sys, {module}\n"
+        "heavy = {'botocore', 'aiobotocore', 'aiohttp', 'moto', 'flask', 'starlette', 'fastapi',"
+        " 'django'}\n"
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -15,14 +15,13 @@ batches deletes; its parallelism comes from the segments.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import StoreConfig
-from ..exceptions import ConfigurationError
 from . import requests
+from .scan import check_segments
 from .steps import Call, Failed, Flow
 
 _CONFLICT = frozenset({requests.CONDITION_FAILED})
@@ -71,12 +70,6 @@ class GCReport:
 
 PageHook = Callable[[GCReport], None]
 """Called after each scanned page with that page's counts (not a running total)."""
-
-
-def check_segments(segments: int) -> None:
-    """Reject a segment count DynamoDB would refuse."""
-    if not 1 <= segments <= 1_000_000:
-        raise ConfigurationError(f"segments must be in 1..1000000, not {segments}")
 
 
 def collect_segment(
@@ -138,33 +131,3 @@ def segment_flows(
         collect_segment(config, now, segment, segments, dry_run=dry_run, on_page=on_page)
         for segment in range(segments)
     ]
-
-
-class Tally:
-    """Adds up the pages of concurrently running segments and reports the running total.
-
-    Safe to call from several driver threads at once (the sync store runs segments in threads).
-    """
-
-    def __init__(
-        self,
-        segments: int,
-        dry_run: bool,
-        progress: PageHook | None,
-        *,
-        on_page: PageHook | None = None,
-    ) -> None:
-        self.total = GCReport(segments=segments, dry_run=dry_run)
-        self._progress = progress
-        self._on_page = on_page
-        self._lock = threading.Lock()
-
-    def add(self, page: GCReport) -> None:
-        """Count ``page``, tell ``on_page`` about it (the metrics hook) and the progress hook
-        the new total."""
-        if self._on_page is not None:
-            self._on_page(page)
-        with self._lock:
-            self.total += page
-            if self._progress is not None:
-                self._progress(self.total)

@@ -385,6 +385,28 @@ def scan_expired(
     return params
 
 
+def scan_items(
+    config: StoreConfig, *, segment: int, total_segments: int, start_key: dict[str, Any] | None
+) -> Params:
+    """Scan of one segment reading whole items (``stats``: their sizes and value formats).
+
+    A projection would not make it cheaper: a scan is billed by the size of the items it reads,
+    whatever it returns. With a key prefix only this app's items are returned.
+    """
+    params: Params = {
+        "TableName": config.table,
+        "Segment": segment,
+        "TotalSegments": total_segments,
+    }
+    if config.key_prefix:
+        params["FilterExpression"] = "begins_with(#k, :prefix)"
+        params["ExpressionAttributeNames"] = {"#k": config.attributes.key}
+        params["ExpressionAttributeValues"] = {":prefix": {"S": config.key_prefix}}
+    if start_key:
+        params["ExclusiveStartKey"] = start_key
+    return params
+
+
 def delete_expired(config: StoreConfig, key: str, *, now: int, version: int | None) -> Params:
     """DeleteItem of an item the scan saw expired, only if it still is and was not rewritten.
 
