@@ -19,7 +19,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import calls, concurrency, gcbench, inflight, mix, overhead, peers, profile_read, report
+from bench import (
+    calls,
+    concurrency,
+    gcbench,
+    inflight,
+    mix,
+    overhead,
+    peers,
+    profile_read,
+    report,
+    transport,
+)
 from bench._common import ROOT, dynalite, sizer_client
 
 ADAPTERS = ["WSGI", "Flask", "Django", "Starlette"]
@@ -31,6 +42,7 @@ SIZES = {
         "concurrency": {"concurrency": 16, "per_worker": 25, "rounds": 5},
         "gc": {"items": 1000, "rounds": 3},
         "profile": {"n": 1000, "rounds": 5},
+        "transport": {"rounds": 5, "n": 300},
         "wire": {"shapes": [(8, 50), (64, 20)]},
         "peers": {"rounds": 7, "n": 100, "rtts": [0, 5, 20]},
         "inflight": {"rtt_ms": 5, "levels": [1, 16, 256], "requests": 200, "rounds": 3},
@@ -41,6 +53,7 @@ SIZES = {
         "concurrency": {"concurrency": 4, "per_worker": 2, "rounds": 2},
         "gc": {"items": 30, "rounds": 1},
         "profile": {"n": 10, "rounds": 2},
+        "transport": {"rounds": 1, "n": 5},
         "wire": {"shapes": [(2, 3), (4, 2)]},
         "peers": {"rounds": 1, "n": 2, "rtts": [5]},
         "inflight": {
@@ -116,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         results["profile"] = profile_read.measure(
             endpoint, sizer, profile=not args.smoke, **sizes["profile"]
         )
+        step("botocore against the lean transport")
+        results["transport"] = transport.measure(endpoint, sizer, ADAPTERS, **sizes["transport"])
         step("one session, many requests at once, counted at the wire")
         results["wire"] = concurrency.measure_wire(endpoint, **sizes["wire"])
         step("against the peers, direct and at modelled latencies")

@@ -123,6 +123,34 @@ def wcu(size: int | None) -> float:
     return max(1, math.ceil((size or 0) / 1024))
 
 
+def index_wcu(
+    before: dict[str, Any] | None, after: dict[str, Any] | None, index: dict[str, Any]
+) -> float:
+    """Write units a write costs a global secondary index ``index`` (its description), by
+    DynamoDB's rules: an item entering or leaving the index is one write of its entry, a changed
+    index key two (delete and put), a change of a projected attribute one, anything else none.
+    An entry holds the index key, the table key and the projected attributes."""
+    key = index["KeySchema"][0]["AttributeName"]
+    projection = index.get("Projection", {})
+
+    def entry(item: dict[str, Any] | None) -> dict[str, Any] | None:
+        if item is None or key not in item:
+            return None
+        if projection.get("ProjectionType") == "ALL":
+            return item
+        kept = {key, "id", *projection.get("NonKeyAttributes", [])}
+        return {name: value for name, value in item.items() if name in kept}
+
+    old, new = entry(before), entry(after)
+    if old is None and new is None:
+        return 0.0
+    if old is None or new is None:
+        return wcu(item_size(new if old is None else old))  # type: ignore[arg-type]
+    if old[key] != new[key]:
+        return wcu(item_size(old)) + wcu(item_size(new))
+    return 0.0 if old == new else wcu(item_size(new))
+
+
 @dataclass
 class Record:
     """One DynamoDB call as the client sent it."""
@@ -132,6 +160,7 @@ class Record:
     computed: float | None  # capacity units from the item sizes by DynamoDB's rules
     reported: float | None  # what dynalite returned for ReturnConsumedCapacity=TOTAL
     read: bool
+    index: float = 0.0  # write units of the table's global secondary indexes (computed)
 
 
 @dataclass
@@ -143,13 +172,16 @@ class Meter:
     ``after-call`` reads the size after it and prices the call by DynamoDB's rules:
     GetItem ceil(size/4 KB) RCU (1 for a missing item; half if eventually consistent);
     PutItem/UpdateItem/DeleteItem ceil(max(before, after)/1 KB) WCU, also when the condition
-    failed. Scan is priced only by what dynalite reports (its cost depends on the items it read
-    before the filter, which the client never sees).
+    failed, plus what the write costs each global secondary index (:func:`index_wcu`, from the
+    item before and after; dynalite reports none of it). Scan is priced only by what dynalite
+    reports (its cost depends on the items it read before the filter, which the client never
+    sees).
     """
 
     sizer: Any
     records: list[Record] = field(default_factory=list)
     paused: bool = False
+    _indexes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def attach(self, client: Any) -> Any:
         events = client.meta.events
@@ -171,9 +203,17 @@ class Meter:
         finally:
             self.paused = paused
 
-    def _size(self, table: str, key: dict[str, Any]) -> int | None:
-        item = self.sizer.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
-        return item_size(item) if item else None
+    def _item(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self.sizer.get_item(
+            TableName=table, Key=key, ConsistentRead=True
+        ).get("Item")
+        return item
+
+    def _table_indexes(self, table: str) -> list[dict[str, Any]]:
+        if table not in self._indexes:
+            described = self.sizer.describe_table(TableName=table)["Table"]
+            self._indexes[table] = described.get("GlobalSecondaryIndexes", [])
+        return self._indexes[table]
 
     def _before(
         self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
@@ -184,7 +224,7 @@ class Meter:
         context["bench_params"] = dict(params)
         if model.name in WRITES:
             key = params.get("Key") or {"id": params["Item"]["id"]}
-            context["bench_before"] = self._size(params["TableName"], key)
+            context["bench_before"] = self._item(params["TableName"], key)
 
     def _after(
         self,
@@ -205,25 +245,31 @@ class Meter:
         else:
             reported = consumed.get("CapacityUnits") if consumed else None
         computed: float | None = None
+        index = 0.0
         if name == "GetItem":
             item = parsed.get("Item")
             computed = rcu(item_size(item) if item else None, bool(params.get("ConsistentRead")))
         elif name in WRITES:
             before = context.get("bench_before")
-            if name == "PutItem":
-                after = item_size(params["Item"]) if ok else None
-            elif name == "UpdateItem" and ok:
-                after = self._size(params["TableName"], params["Key"])
-            else:
-                after = None
-            computed = wcu(max(before or 0, after or 0))
+            after = before  # a failed write changes nothing
+            if ok:
+                if name == "PutItem":
+                    after = params["Item"]
+                elif name == "UpdateItem":
+                    after = self._item(params["TableName"], params["Key"])
+                else:
+                    after = None
+            sizes = [item_size(i) for i in (before, after) if i is not None]
+            computed = wcu(max(sizes, default=0))
+            for gsi in self._table_indexes(params["TableName"]):
+                index += index_wcu(before, after, gsi)
         elif name == "BatchWriteItem":
             computed = 0.0
             for requests in params["RequestItems"].values():
                 for request in requests:
                     put = request.get("PutRequest")
                     computed += wcu(item_size(put["Item"]) if put else None)
-        self.records.append(Record(name, ok, computed, reported, name in READS))
+        self.records.append(Record(name, ok, computed, reported, name in READS, index))
 
 
 class Unmetered:

@@ -131,7 +131,7 @@ def measure(endpoint: str, sizer: Any, n: int, rounds: int, profile: bool = True
         )
         # The store's client is a per-process property (fork safety): swap what it holds.
         real = adapter.store._held
-        adapter.store._held = (os.getpid(), _Stub(reply, adapter.store.client.meta))
+        adapter.store._held = (os.getpid(), _Stub(reply, adapter.store.client.meta), None)
         try:
             cpu: dict[str, list[float]] = {"before": [], "after": []}
             for round_ in range(rounds):

@@ -3,6 +3,7 @@ test, a controllable clock, and an AWS environment isolated from the machine's."
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import uuid
@@ -10,14 +11,26 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import botocore.loaders
+import botocore.session
+import hypothesis
 import pytest
 
 from dynamodb_sessions import Connection, SessionStore, StoreConfig
+from dynamodb_sessions._core.wire import OPERATIONS
 from dynamodb_sessions.local import DYNALITE_PACKAGE, LOCAL_CREDENTIALS, local_engine
 from dynamodb_sessions.local import dynalite_engine as dynalite_engine_at
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests check behaviour, never speed: no per-example deadline and no "generation is
+# slow" health check, both of which fail on a loaded machine for reasons outside the code.
+hypothesis.settings.register_profile(
+    "suite", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("suite")
 ENGINES = ("moto", "dynalite")
+TRANSPORTS = ("botocore", "lean")
 
 
 # The library's timeouts (1 s) are made for DynamoDB. A local engine on a loaded 2-core machine
@@ -26,6 +39,25 @@ ENGINES = ("moto", "dynalite")
 # about the library. The tests of timeouts and retries (tests/faults, the adapters' fault tests)
 # set the library's defaults, or shorter ones, themselves.
 ENGINE_TIMEOUTS = {"connect_timeout": 30.0, "read_timeout": 30.0}
+
+
+def share_botocores_data_loader() -> None:
+    """One botocore data loader per process instead of one per botocore session.
+
+    Every store makes its client in a botocore session of its own, and a new session parses
+    botocore's JSON models (DynamoDB's, the endpoints) again: about 50 ms of CPU per client,
+    minutes over the suite's thousands of stores. The loader only reads botocore's own data
+    files and caches what it parsed (a session already hands the same parsed models to each
+    of its clients), so sharing it changes no client's behaviour. Tests only: an application
+    makes its store, and so its client, once.
+    """
+    # Where botocore.session looks the factory up; fails loudly if a botocore release moves it.
+    assert botocore.session.create_loader is botocore.loaders.create_loader  # type: ignore[attr-defined]
+    create_loader = functools.cache(botocore.loaders.create_loader)
+    botocore.session.create_loader = create_loader  # type: ignore[attr-defined]
+
+
+share_botocores_data_loader()
 
 
 @dataclass(frozen=True)
@@ -113,6 +145,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         for name in ENGINES
     ]
     metafunc.parametrize("engine", params, indirect=True)
+    if (
+        metafunc.definition.get_closest_marker("transports")
+        and "transport" in metafunc.fixturenames
+    ):
+        metafunc.parametrize("transport", TRANSPORTS, indirect=True)
+
+
+@pytest.fixture
+def transport(request: pytest.FixtureRequest) -> str:
+    """The store's transport: both, in tests marked ``@pytest.mark.transports`` that use it
+    (through ``config`` or directly); else the default (``botocore``)."""
+    return getattr(request, "param", "botocore")
 
 
 @pytest.fixture
@@ -126,9 +170,12 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def config(engine: Engine) -> Iterator[StoreConfig]:
-    """A fresh, empty table of this test's own on ``engine``."""
-    cfg = StoreConfig(table=f"sessions-{uuid.uuid4().hex[:12]}", connection=engine.connection())
+def config(engine: Engine, transport: str) -> Iterator[StoreConfig]:
+    """A fresh, empty table of this test's own on ``engine``, reached by ``transport``."""
+    cfg = StoreConfig(
+        table=f"sessions-{uuid.uuid4().hex[:12]}",
+        connection=engine.connection(transport=transport),
+    )
     report = SessionStore(cfg).create_table(wait_seconds=30)
     assert report.ok, report
     yield cfg
@@ -141,20 +188,34 @@ def store(config: StoreConfig, clock: Clock) -> SessionStore:
 
 
 class CallLog(list[str]):
-    """The DynamoDB operations a client sent, in order (counted at the client)."""
+    """The DynamoDB operations a client sent, in order (counted at the client).
 
-    def attach(self, client: object) -> CallLog:
+    ``attach`` takes a botocore client, or a store: then the calls of its lean transport
+    (if it has one) are counted too, where they leave the store.
+    """
+
+    def attach(self, target: object) -> CallLog:
         def record(model: object, **_: object) -> None:
             self.append(model.name)  # type: ignore[attr-defined]
 
+        lean = getattr(target, "transport", None)
+        if lean is not None:
+            send = lean.call
+
+            def record_and_send(method: str, params: dict[str, object]) -> object:
+                self.append(OPERATIONS[method])
+                return send(method, params)
+
+            lean.call = record_and_send
+        client = getattr(target, "client", target)
         client.meta.events.register("before-call.dynamodb", record)  # type: ignore[attr-defined]
         return self
 
 
 @pytest.fixture
 def calls(store: SessionStore) -> CallLog:
-    """Every DynamoDB call the ``store`` fixture's client makes from now on."""
-    return CallLog().attach(store.client)
+    """Every DynamoDB call the ``store`` fixture makes from now on (either transport)."""
+    return CallLog().attach(store)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._core.flows import SaveOutcome
-    from ._core.gc import GCReport
+    from ._core.gc import GCCheckpoint, GCReport
     from ._core.items import StoredState
     from ._core.lifecycle import CookieAction, CookieUpdate
     from ._core.stats import TableStats
@@ -52,6 +52,7 @@ __version__ = "0.1.0"
 # loaded in every pytest run of a project that installs the ``testing`` extra.
 _EXPORTS = {
     "SaveOutcome": "._core.flows",
+    "GCCheckpoint": "._core.gc",
     "GCReport": "._core.gc",
     "StoredState": "._core.items",
     "CookieAction": "._core.lifecycle",
@@ -100,6 +101,7 @@ __all__ = [
     "CookieSettings",
     "CookieUpdate",
     "CorruptSessionError",
+    "GCCheckpoint",
     "GCReport",
     "JSONSerializer",
     "LockSettings",

@@ -18,14 +18,23 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Generic, TextIO, TypeVar
 
 from botocore.exceptions import NoCredentialsError, PartialCredentialsError
 
-from ._core.gc import GCReport
+from ._core.gc import GCCheckpoint, GCReport
 from ._core.stats import ScanProgress
 from ._core.table import TableReport
-from .config import ACCESS_KEY_ENV, SECRET_KEY_ENV, TABLE_ENV, StoreConfig, gc_lifetime_from_env
+from .config import (
+    ACCESS_KEY_ENV,
+    GC_MARGIN,
+    GC_MARGIN_ENV,
+    SECRET_KEY_ENV,
+    TABLE_ENV,
+    StoreConfig,
+    gc_lifetime_from_env,
+)
 from .exceptions import (
     BackendError,
     BackendUnavailableError,
@@ -96,13 +105,38 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_gc(args: argparse.Namespace, out: TextIO) -> int:
-    """Delete expired sessions (parallel scan; each delete conditional on still expired)."""
+    """Delete expired sessions (parallel scan; batches beyond the margin, else conditional)."""
     progress = _progress_line(out, _gc_progress)
-    report = store_from_args(args).gc(
-        segments=args.segments, dry_run=args.dry_run, progress=progress
+    store = store_from_args(args)
+    resume = save = None
+    if args.checkpoint:
+        path = Path(args.checkpoint)
+        if path.exists():
+            resume = GCCheckpoint.loads(path.read_text(), store.config)
+            print(
+                f"resuming from {path}: {len(resume.done)}/{resume.segments} segments done",
+                file=out,
+            )
+
+        def save(checkpoint: GCCheckpoint) -> None:
+            # Replaced whole, so a run stopped while writing leaves the previous position.
+            partial = path.with_name(path.name + ".tmp")
+            partial.write_text(checkpoint.dumps())
+            os.replace(partial, path)
+
+    report = store.gc(
+        segments=args.segments,
+        dry_run=args.dry_run,
+        progress=progress,
+        margin=args.margin,
+        page_size=args.page_size,
+        resume=resume,
+        checkpoint=save,
     )
     if progress is not None:
         progress.done()
+    if args.checkpoint:
+        Path(args.checkpoint).unlink(missing_ok=True)  # finished: the next run starts afresh
     print(report.summary(), file=out)
     return OK
 
@@ -286,6 +320,24 @@ def build_parser() -> argparse.ArgumentParser:
     gc = _command(sub, "gc", cmd_gc, "delete expired sessions (any engine)", parents=[common])
     gc.add_argument("--segments", type=int, default=4, help="parallel scan segments (4)")
     gc.add_argument("--dry-run", action="store_true", help="count expired items, delete none")
+    gc.add_argument(
+        "--margin",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="items expired longer ago than this are deleted in batches, unconditionally; "
+        "more recent ones one by one, only if still expired (default "
+        f"{GC_MARGIN_ENV} or {GC_MARGIN} s)",
+    )
+    gc.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="record progress in FILE after each page; if FILE exists, go on from where it "
+        "says (a run that stopped resumes); removed when the run completes",
+    )
+    gc.add_argument(
+        "--page-size", type=int, default=None, help="items each Scan call reads at most"
+    )
 
     stats = _command(
         sub, "stats", cmd_stats, "count sessions, expired ones, sizes, users", parents=[common]

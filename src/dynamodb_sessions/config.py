@@ -11,6 +11,8 @@ The environment names are those of the PHP module this library succeeds
 ``AWS_SECRET_KEY``                 else botocore's default chain (env, profile, IAM role)
 ``AWS_DYNAMODB_SESSION_LIFETIME``  seconds an idle item stays in the table before it may be
                                    collected (GC lifetime); never shorter than the timeout
+``AWS_DYNAMODB_SESSION_GC_MARGIN`` seconds after its expiry from which ``gc`` deletes an item
+                                   in a batch, unconditionally (default an hour)
 ``AWS_DYNAMODB_SESSION_KEYS``      encryption at rest: comma-separated base64 keys, newest
                                    first (see :mod:`dynamodb_sessions.crypto`)
 =================================  =====================================================
@@ -34,10 +36,15 @@ ENDPOINT_ENVS = ("AWS_DYNAMODB_ENDPOINT", "AWS_ENDPOINT_URL_DYNAMODB")
 ACCESS_KEY_ENV = "AWS_ACCESS_KEY"
 SECRET_KEY_ENV = "AWS_SECRET_KEY"
 LIFETIME_ENV = "AWS_DYNAMODB_SESSION_LIFETIME"
+GC_MARGIN_ENV = "AWS_DYNAMODB_SESSION_GC_MARGIN"
 KEYS_ENV = "AWS_DYNAMODB_SESSION_KEYS"
+TRANSPORT_ENV = "AWS_DYNAMODB_SESSION_TRANSPORT"
+TRANSPORTS = ("botocore", "lean")
 
 TWO_WEEKS = 14 * 24 * 3600  # Django's SESSION_COOKIE_AGE default; a familiar idle timeout
 DYNAMODB_ITEM_LIMIT = 400 * 1024
+GC_MARGIN = 3600  # an hour: far longer than any request, lock wait or retry lasts
+MIN_GC_MARGIN = 60
 
 
 VALUE_PREFIX = "s:"
@@ -78,12 +85,18 @@ class Connection:
     """How to reach DynamoDB.
 
     Timeouts are short on purpose: botocore's own defaults (60 s read timeout) would hang a web
-    worker during an outage. botocore's ``standard`` retry mode is the only retry layer.
-    ``max_pool_connections`` is the size of the client's connection pool (botocore's default,
-    10): the most requests one client has in flight at once without opening throw-away
-    connections. Raise it for a process that serves more concurrent requests than that
-    (threads, or tasks on one event loop); :meth:`SessionStore.gc` never runs more segments
-    at once than it.
+    worker during an outage. botocore's ``standard`` retry mode (which the lean transport
+    reproduces) is the only retry layer. ``max_pool_connections`` is the size of the client's
+    (and the lean transport's) connection pool (botocore's default, 10): the most requests one
+    client has in flight at once without opening throw-away connections. Raise it for a
+    process that serves more concurrent requests than that (threads, or tasks on one event
+    loop); :meth:`SessionStore.gc` never runs more segments at once than it.
+
+    ``transport`` chooses how the item operations travel (``AWS_DYNAMODB_SESSION_TRANSPORT``):
+    ``"botocore"`` (the default), botocore's client, with its event hooks and customisations;
+    ``"lean"``, the library's own (:mod:`dynamodb_sessions.transport`): the same requests,
+    signatures and retries for under half of the client CPU, with botocore's credentials,
+    endpoint and HTTP settings.
     """
 
     region: str | None = None
@@ -94,6 +107,7 @@ class Connection:
     read_timeout: float = 1.0
     max_attempts: int = 3  # attempts in all, the first included (botocore's total_max_attempts)
     max_pool_connections: int = 10
+    transport: str = "botocore"
 
     def __post_init__(self) -> None:
         if self.endpoint_url is not None:
@@ -109,6 +123,11 @@ class Connection:
             raise ConfigurationError("max_attempts must be at least 1")
         if self.max_pool_connections < 1:
             raise ConfigurationError("max_pool_connections must be at least 1")
+        if self.transport not in TRANSPORTS:
+            raise ConfigurationError(
+                f"transport ({TRANSPORT_ENV}) must be one of {', '.join(TRANSPORTS)}: "
+                f"{self.transport!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -148,12 +167,16 @@ class StoreConfig:
     ``encryption_keys`` (base64 strings or raw bytes, newest first; ``AWS_DYNAMODB_SESSION_KEYS``)
     turn on encryption at rest (the ``crypto`` extra; see :mod:`dynamodb_sessions.crypto`).
     ``accept_unencrypted`` lets an encrypting store still read items written before it did.
+    ``gc_margin`` (``AWS_DYNAMODB_SESSION_GC_MARGIN``): ``gc`` deletes an item that expired
+    longer ago than this in a batch, one that expired more recently by a conditional delete
+    (see :mod:`dynamodb_sessions._core.gc`); at least a minute.
     """
 
     table: str
     connection: Connection = field(default_factory=Connection)
     timeout: int = TWO_WEEKS
     gc_lifetime: int | None = None
+    gc_margin: int = GC_MARGIN
     absolute_timeout: int | None = None
     touch_after: float = 0.1
     key_prefix: str = ""
@@ -179,6 +202,12 @@ class StoreConfig:
             raise ConfigurationError(
                 f"{LIFETIME_ENV} ({self.gc_lifetime} s) is shorter than the session timeout "
                 f"({self.timeout} s): items would be collected while their sessions are valid"
+            )
+        if self.gc_margin < MIN_GC_MARGIN:
+            raise ConfigurationError(
+                f"the GC margin ({GC_MARGIN_ENV}) must be at least {MIN_GC_MARGIN} seconds, not "
+                f"{self.gc_margin}: an item that expired more recently may still be refreshed by "
+                "a request in flight"
             )
         if self.absolute_timeout is not None and self.absolute_timeout <= 0:
             raise ConfigurationError("absolute_timeout must be positive (or None)")
@@ -220,6 +249,7 @@ class StoreConfig:
                 "endpoint_url": _first(env, ENDPOINT_ENVS),
                 "access_key": env.get(ACCESS_KEY_ENV) or None,
                 "secret_key": env.get(SECRET_KEY_ENV) or None,
+                **({"transport": t} if (t := env.get(TRANSPORT_ENV, "").strip()) else {}),
                 **connection_overrides,
             }
         )
@@ -230,6 +260,8 @@ class StoreConfig:
             values["encryption_keys"] = tuple(k.strip() for k in keys.split(",") if k.strip())
         if lifetime := env.get(LIFETIME_ENV):
             values["gc_lifetime"] = _positive_int(LIFETIME_ENV, lifetime)
+        if margin := env.get(GC_MARGIN_ENV):
+            values["gc_margin"] = _positive_int(GC_MARGIN_ENV, margin)
         values.update(overrides)
         if "table" not in values:
             raise ConfigurationError(f"{TABLE_ENV} is not set: name the DynamoDB session table")

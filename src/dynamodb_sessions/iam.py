@@ -6,11 +6,13 @@ two and the maintenance and admin jobs get what they run::
     Sid             actions                                  on          for
     Sessions        GetItem PutItem UpdateItem DeleteItem    table       every web request
     UserSessions    Query                                    user index  list/revoke a user's
-    CollectExpired  Scan (+ DeleteItem above)                table       gc, clearsessions, stats
+    CollectExpired  Scan BatchWriteItem (+ DeleteItem above) table       gc, clearsessions, stats
     ManageTable     DescribeTable CreateTable UpdateTable    table       create-table, check
                     DescribeTimeToLive UpdateTimeToLive
 
-Nothing else is called: no BatchWriteItem, no transactions, no streams, no ``*`` actions.
+Nothing else is called: no transactions, no streams, no ``*`` actions. BatchWriteItem only
+deletes (``gc``, of items expired longer ago than its margin); IAM cannot tell a batch's puts
+from its deletes, so it is granted to the GC job alone.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ SESSION_ACTIONS = (
     "dynamodb:DeleteItem",
 )
 INDEX_ACTIONS = ("dynamodb:Query",)
-GC_ACTIONS = ("dynamodb:Scan",)
+GC_ACTIONS = ("dynamodb:Scan", "dynamodb:BatchWriteItem")
 ADMIN_ACTIONS = (
     "dynamodb:DescribeTable",
     "dynamodb:CreateTable",
@@ -63,9 +65,9 @@ def iam_policy(
 
     The web application needs the ``Sessions`` statement, and ``UserSessions`` on the user index
     when it lists or revokes a user's sessions (``user_index=None`` leaves it out). ``gc`` adds
-    ``Scan`` for ``dynamodb-sessions gc``; ``admin`` adds what ``create-table`` and ``check``
-    call. ``region``/``account`` narrow the ARNs; ``*`` matches any (a table of that name in
-    every region, which is what a Global Table's replicas are).
+    ``Scan`` and ``BatchWriteItem`` for ``dynamodb-sessions gc``; ``admin`` adds what
+    ``create-table`` and ``check`` call. ``region``/``account`` narrow the ARNs; ``*`` matches
+    any (a table of that name in every region, which is what a Global Table's replicas are).
     """
     arn = table_arn(table, region=region, account=account)
     statements: list[dict[str, Any]] = [

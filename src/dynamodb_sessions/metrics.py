@@ -2,7 +2,7 @@
 
 A store tells its :class:`Metrics` hook about each event below. The events are decided where
 the knowledge is: the core's flows decide conflicts and lock waits (they yield them as steps,
-``_core/steps.py``), GC's pages count its deletes, the drivers see each call's outcome, and the
+``_core/steps.py``), GC's report counts its deletes, the drivers see each call's outcome, and the
 adapters their 503 answers. Both drivers hand events to the hook in one shared place, so the
 sync and the async store report alike::
 
@@ -11,7 +11,7 @@ sync and the async store report alike::
                                     conditional write), botocore's retries, seconds, capacity
     conflict(retried)               a save's conditional write found the item changed or gone
     lock_wait(seconds, outcome)     lock mode: one acquire ("acquired", "timeout", "absent")
-    gc(deleted, kept)               one scanned page of garbage collection
+    gc(deleted, kept)               one garbage collection, when it ends
     unavailable(adapter, error)     an adapter answered 503 (the exception's class name)
 
 :class:`Metrics` itself does nothing (the default without OpenTelemetry): subclass it and
@@ -70,8 +70,8 @@ class Metrics:
         live session to lock)."""
 
     def gc(self, *, deleted: int, kept: int) -> None:
-        """One scanned page of garbage collection: expired items ``deleted``, and ``kept``
-        because a request refreshed them after the scan."""
+        """One garbage collection ended: expired items ``deleted``, and ``kept`` because a
+        request refreshed them after the scan."""
 
     def unavailable(self, adapter: str, *, error: str) -> None:
         """An adapter (``"WSGI"``, ``"Flask"``, ``"ASGI"``, ``"Django"``) answered 503;

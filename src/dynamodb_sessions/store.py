@@ -1,8 +1,9 @@
 """The session stores: the core's flows carried out with botocore (sync) or aiobotocore (async).
 
-This is the only module that touches botocore. Each public method is one call of a sans-IO flow
-(``_core/flows.py``) through a driver, which performs each step and maps botocore's errors to
-this library's (keeping the AWS code, chaining the cause). :class:`SessionStore` and
+Each public method is one call of a sans-IO flow (``_core/flows.py``) through a driver, which
+performs each step, through the botocore client or the lean transport (``transport.py``,
+``Connection.transport``), and maps botocore's errors to this library's (keeping the AWS code,
+chaining the cause). :class:`SessionStore` and
 :class:`AsyncSessionStore` have the same methods; their drivers (``_run``/``_call``) mirror each
 other and differ only by ``await``. aiobotocore is imported only when an async store first needs
 a client.
@@ -26,15 +27,15 @@ import os
 import threading
 import time
 import weakref
-import zlib
 from collections.abc import AsyncGenerator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import AsyncExitStack, suppress
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import botocore.session
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -51,13 +52,14 @@ from ._core import gc as gc_flows
 from ._core import stats as stats_flows
 from ._core import table as table_flows
 from ._core.flows import Call, Failed, Flow, SaveOutcome, Sleep
-from ._core.gc import GCReport, PageHook
+from ._core.gc import CheckpointHook, GCCheckpoint, GCReport, PageHook
 from ._core.lifecycle import CookieUpdate
 from ._core.scan import Tally
 from ._core.stats import ProgressHook, ScanProgress, TableStats
 from ._core.steps import Conflict, LockWait, Now, Step
 from ._core.table import TableReport
 from ._core.users import UserSession
+from ._core.wire import OPERATIONS, crc_matches, framed
 from .codec import Codec
 from .config import REGION_ENVS, Connection, StoreConfig
 from .exceptions import (
@@ -68,6 +70,7 @@ from .exceptions import (
 )
 from .metrics import Metrics, default_metrics
 from .session import Session
+from .transport import AsyncTransport, Transport
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -148,15 +151,7 @@ def guard_responses(client: Any) -> None:
         headers, body = response_dict["headers"], response_dict["body"]
         if not isinstance(body, (bytes, bytearray)):
             return  # a streaming body (no DynamoDB operation has one)
-        length = headers.get("content-length")
-        if length is None:
-            complete = "chunked" in headers.get("transfer-encoding", "").lower()
-        else:
-            complete = length.strip().isdigit() and int(length) == len(body)
-        crc = headers.get("x-amz-crc32")
-        if complete and crc is not None:
-            complete = crc.strip().isdigit() and int(crc) == zlib.crc32(body)
-        if not complete:
+        if not (framed(headers, body) and crc_matches(headers, body)):
             raise ConnectionClosedError(endpoint_url=endpoint)
 
     client.meta.events.register("before-parse.dynamodb", check, unique_id=RESPONSE_GUARD)
@@ -172,14 +167,18 @@ def client_arguments(connection: Connection) -> dict[str, Any]:
     }
 
 
-def make_client(connection: Connection) -> DynamoDBClient:
+def make_client(
+    connection: Connection, session: botocore.session.Session | None = None
+) -> DynamoDBClient:
     """Create the botocore DynamoDB client a store reuses for every request.
 
     Retries use botocore's ``standard`` mode; timeouts are short so an outage fails fast.
     Without explicit keys botocore's default credential chain applies (env, profile, IAM role).
+    ``session`` is the botocore session to make it in (a new one if not given).
     """
+    session = session or botocore.session.get_session()
     try:
-        client: DynamoDBClient = botocore.session.get_session().create_client(  # type: ignore[assignment]
+        client: DynamoDBClient = session.create_client(  # type: ignore[assignment]
             "dynamodb", config=client_config(connection), **client_arguments(connection)
         )
     except BotoCoreError as exc:
@@ -187,21 +186,38 @@ def make_client(connection: Connection) -> DynamoDBClient:
     return client
 
 
-def make_async_client(connection: Connection) -> Any:
+def make_async_client(connection: Connection, session: Any = None) -> Any:
     """Create the aiobotocore DynamoDB client, configured as :func:`make_client` does.
 
     Returns aiobotocore's async context manager: ``async with make_async_client(c) as client``.
-    Needs the ``async`` extra.
+    Needs the ``async`` extra. ``session`` is the aiobotocore session to make it in (a new
+    one if not given).
     """
-    try:
-        from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
-        from aiobotocore.session import get_session  # type: ignore[import-untyped]
-    except ImportError:
-        raise ConfigurationError(
-            'the async store needs aiobotocore: pip install "dynamodb-sessions[async]"'
-        ) from None
-    return get_session().create_client(
+    session = session or _aio_session()
+    from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
+
+    return session.create_client(
         "dynamodb", config=client_config(connection, AioConfig), **client_arguments(connection)
+    )
+
+
+def connect(
+    connection: Connection, session: botocore.session.Session
+) -> tuple[DynamoDBClient, Transport | None]:
+    """The botocore client made in ``session`` and, if ``connection.transport`` is
+    ``"lean"``, the lean :class:`~dynamodb_sessions.transport.Transport` beside it (which
+    takes its endpoint and settings from the client and its credentials from ``session``).
+    """
+    client = make_client(connection, session)
+    if connection.transport != "lean":
+        return client, None
+    credentials = (
+        Credentials(connection.access_key, connection.secret_key)
+        if connection.access_key is not None and connection.secret_key is not None
+        else session.get_credentials()
+    )
+    return client, Transport(
+        client, credentials, connection, session.get_config_variable("ca_bundle")
     )
 
 
@@ -316,6 +332,9 @@ def pool_size(client: Any) -> int:
     it carries at once without opening throw-away connections."""
     return int(client.meta.config.max_pool_connections)
 
+
+_Held = tuple[int, "DynamoDBClient", Transport | None]
+"""What a sync store holds for one process: its pid, the client, the lean transport."""
 
 _STORES: weakref.WeakSet[SessionStore] = weakref.WeakSet()
 """Every live sync store, for :func:`_after_fork_in_child`."""
@@ -437,14 +456,32 @@ class _BaseStore:
         )
         return step_failure(step, exc)
 
-    def _gc(self, add: PageHook) -> PageHook:
-        """A GC's page hook: ``add`` (to the running total), the metrics hook told too."""
+    def _gc_done(self, total: GCReport) -> GCReport:
+        """Tell the metrics hook what a garbage collection deleted; return its report."""
+        self.metrics.gc(deleted=total.deleted, kept=total.kept)
+        return total
 
-        def page(report: GCReport) -> None:
-            self.metrics.gc(deleted=report.deleted, kept=report.kept)
-            add(report)
-
-        return page
+    def _gc_run(
+        self,
+        segments: int,
+        dry_run: bool,
+        progress: PageHook | None,
+        margin: int | None,
+        page_size: int | None,
+        resume: GCCheckpoint | None,
+        checkpoint: CheckpointHook | None,
+    ) -> gc_flows.Run:
+        return gc_flows.Run(
+            self.config,
+            self._now(),
+            segments,
+            dry_run=dry_run,
+            margin=margin,
+            page_size=page_size,
+            progress=progress,
+            resume=resume,
+            checkpoint=checkpoint,
+        )
 
 
 class SessionStore(_BaseStore):
@@ -475,27 +512,39 @@ class SessionStore(_BaseStore):
     ) -> None:
         super().__init__(config, codec=codec, clock=clock, metrics=metrics)
         self._owns_client = client is None
-        # (pid, client): read as one value on the hot path, so a check and its client agree.
-        self._held: tuple[int, DynamoDBClient] | None = None
+        # (pid, client, lean transport): read as one value on the hot path, so a check and
+        # its client agree.
+        self._held: _Held | None = None
         self._lock = threading.Lock()
         if client is not None:
             guard_responses(client)
-            self._held = (os.getpid(), client)
+            self._held = (os.getpid(), client, None)
         _STORES.add(self)
 
     @property
     def client(self) -> DynamoDBClient:
-        """The botocore client of this process (made now if it has none yet)."""
+        """The botocore client of this process (made now if it has none yet). With the lean
+        transport it carries only the table operations; the item operations go through
+        :attr:`transport`."""
+        return self._connection()[1]
+
+    @property
+    def transport(self) -> Transport | None:
+        """The lean transport of this process (``None`` with ``transport="botocore"`` or an
+        injected client, which carry every operation through botocore)."""
+        return self._connection()[2]
+
+    def _connection(self) -> _Held:
         held = self._held
         if held is not None and held[0] == os.getpid():
-            return held[1]
+            return held
         return self._connect()
 
-    def _connect(self) -> DynamoDBClient:
+    def _connect(self) -> _Held:
         with self._lock:
             pid, held = os.getpid(), self._held
             if held is not None and held[0] == pid:
-                return held[1]  # another thread made it meanwhile
+                return held  # another thread made it meanwhile
             if not self._owns_client:
                 assert held is not None
                 raise ConfigurationError(
@@ -507,11 +556,11 @@ class SessionStore(_BaseStore):
             if held is not None:
                 # The parent's client, inherited by a fork: never used, closed or collected
                 # here, since closing takes locks a parent thread may have held at the fork.
-                _INHERITED.append(held[1])
-            client = make_client(self.config.connection)
+                _INHERITED.append(held[1:])
+            client, transport = connect(self.config.connection, botocore.session.get_session())
             guard_responses(client)
-            self._held = (pid, client)
-            return client
+            self._held = (pid, client, transport)
+            return self._held
 
     def __enter__(self) -> SessionStore:
         return self
@@ -533,8 +582,10 @@ class SessionStore(_BaseStore):
         if held is not None:
             if held[0] == os.getpid():
                 held[1].close()
+                if held[2] is not None:
+                    held[2].close()
             else:
-                _INHERITED.append(held[1])
+                _INHERITED.append(held[1:])
 
     def load(self, session_id: str | None) -> Session:
         """Return the session ``session_id`` names, or a new empty one (see :func:`flows.load`)."""
@@ -592,21 +643,30 @@ class SessionStore(_BaseStore):
         self._run(flows.release(self.config, session))
 
     def gc(
-        self, *, segments: int = 4, dry_run: bool = False, progress: PageHook | None = None
+        self,
+        *,
+        segments: int = 4,
+        dry_run: bool = False,
+        progress: PageHook | None = None,
+        margin: int | None = None,
+        page_size: int | None = None,
+        resume: GCCheckpoint | None = None,
+        checkpoint: CheckpointHook | None = None,
     ) -> GCReport:
         """Delete expired items: a parallel scan of ``segments`` segments (one thread each).
 
-        Each delete is conditional on the item still being expired, so a session refreshed
-        after the scan saw it is kept. ``dry_run`` only counts; ``progress`` is called with
-        the running total after each scanned page.
+        An item that expired longer ago than ``margin`` seconds (default
+        ``config.gc_margin``, an hour) is deleted in a batch; one that expired more recently
+        by a delete conditional on it still being expired, so a session refreshed after the
+        scan saw it is kept (see :mod:`._core.gc`). Throttling is waited out. ``dry_run``
+        only counts; ``progress`` is called with the running total after each scanned page,
+        ``checkpoint`` with where the run is (save it, and pass it back as ``resume`` to go
+        on after a stop; its segment count then wins). ``page_size`` caps the items each
+        Scan call reads. The first segment that fails stops the others.
         """
-        tally = Tally(GCReport(segments=segments, dry_run=dry_run), progress)
-        self._in_parallel(
-            gc_flows.segment_flows(
-                self.config, self._now(), segments, dry_run=dry_run, on_page=self._gc(tally.add)
-            )
-        )
-        return tally.total
+        run = self._gc_run(segments, dry_run, progress, margin, page_size, resume, checkpoint)
+        self._in_parallel(list(run.flows()), stop=run.stop)
+        return self._gc_done(run.total)
 
     def stats(self, *, segments: int = 4, progress: ProgressHook | None = None) -> TableStats:
         """Count what the table holds: sessions, expired ones still present, sizes, formats,
@@ -622,14 +682,24 @@ class SessionStore(_BaseStore):
         )
         return stats_flows.summarize(censuses, now, segments)
 
-    def _in_parallel(self, work: list[Flow[T]]) -> list[T]:
+    def _in_parallel(self, work: list[Flow[T]], stop: Callable[[], None] | None = None) -> list[T]:
         """Run ``work`` (a parallel scan's segments) at once, one thread per flow, and return
-        their results in order."""
+        their results in order. The first failure is raised once the running flows ended:
+        ``stop`` (a run's) makes them end at their next step; those not started never start."""
         # No more threads than the client has pooled connections: each extra one would open a
         # connection the pool then discards ("Connection pool is full").
-        threads = min(len(work), pool_size(self.client))
+        threads = max(1, min(len(work), pool_size(self.client)))
         with ThreadPoolExecutor(threads, thread_name_prefix="sessions-scan") as pool:
-            return list(pool.map(self._run, work))
+            futures = [pool.submit(self._run, flow) for flow in work]
+            try:
+                for future in as_completed(futures):
+                    future.result()
+            finally:  # a failure, or an interruption (KeyboardInterrupt) in this thread
+                if stop is not None:
+                    stop()
+                for future in futures:
+                    future.cancel()
+        return [future.result() for future in futures]
 
     def list_user_sessions(self, user_id: str) -> list[UserSession]:
         """Every stored session of ``user_id`` (by the user index; see :mod:`._core.users`)."""
@@ -694,9 +764,14 @@ class SessionStore(_BaseStore):
                 error = exc
 
     def _call(self, step: Call) -> Any:
+        _, client, transport = self._connection()
         started = time.perf_counter()
+        params = self._params(step)
         try:
-            reply = getattr(self.client, step.operation)(**self._params(step))
+            if transport is not None and step.operation in OPERATIONS:
+                reply = transport.call(step.operation, params)
+            else:
+                reply = getattr(client, step.operation)(**params)
         except (ClientError, BotoCoreError) as exc:
             return self._failed(step, exc, started)
         return self._answered(step, reply, started)
@@ -704,8 +779,9 @@ class SessionStore(_BaseStore):
 
 async def _client_lifetime(
     connection: Connection, forget: Callable[[], None]
-) -> AsyncGenerator[Any, None]:
-    """Open an aiobotocore client, hand it out once, and close it when closed.
+) -> AsyncGenerator[tuple[Any, AsyncTransport | None], None]:
+    """Open an aiobotocore client (and the lean transport beside it, if configured), hand
+    them out once, and close them when closed.
 
     An async generator on purpose: the event loop that first runs it keeps track of it, and
     ``loop.shutdown_asyncgens()`` closes it inside that loop, the only place where its
@@ -714,14 +790,43 @@ async def _client_lifetime(
     """
     try:
         async with AsyncExitStack() as stack:
+            session = _aio_session()
             try:
-                client = await stack.enter_async_context(make_async_client(connection))
+                client = await stack.enter_async_context(make_async_client(connection, session))
             except BotoCoreError as exc:
                 raise _setup_error(exc) from exc
             guard_responses(client)
-            yield client
+            transport = None
+            if connection.transport == "lean":
+                credentials = (
+                    _aio_credentials(connection.access_key, connection.secret_key)
+                    if connection.access_key is not None and connection.secret_key is not None
+                    else await session.get_credentials()
+                )
+                transport = AsyncTransport(
+                    client, credentials, connection, session.get_config_variable("ca_bundle")
+                )
+                stack.push_async_callback(transport.close)
+            yield client, transport
     finally:
         forget()
+
+
+def _aio_session() -> Any:
+    """A new aiobotocore session; without aiobotocore, a configuration error naming the extra."""
+    try:
+        from aiobotocore.session import get_session  # type: ignore[import-untyped]
+    except ImportError:
+        raise ConfigurationError(
+            'the async store needs aiobotocore: pip install "dynamodb-sessions[async]"'
+        ) from None
+    return get_session()
+
+
+def _aio_credentials(access_key: str, secret_key: str) -> Any:
+    from aiobotocore.credentials import AioCredentials  # type: ignore[import-untyped]
+
+    return AioCredentials(access_key, secret_key)
 
 
 class _LoopClient:
@@ -738,15 +843,16 @@ class _LoopClient:
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         self.client: Any = None
+        self.transport: AsyncTransport | None = None
         self._clients = clients
         self._loop = loop
         self._lifetime = _client_lifetime(connection, self._forget)
         clients[loop] = self
         self.opening = loop.create_task(self._open())
 
-    async def _open(self) -> Any:
-        self.client = await self._lifetime.__anext__()
-        return self.client
+    async def _open(self) -> _LoopClient:
+        self.client, self.transport = await self._lifetime.__anext__()
+        return self
 
     def _forget(self) -> None:
         if self._clients.get(self._loop) is self:
@@ -800,12 +906,22 @@ class AsyncSessionStore(_BaseStore):
         """
         if self._injected is not None:
             return self._injected
+        opened = self._opened_here()
+        return None if opened is None else opened.client
+
+    @property
+    def transport(self) -> AsyncTransport | None:
+        """The lean transport of the running event loop, found as :attr:`client` is (``None``
+        with ``transport="botocore"``, an injected client, or before the loop's first call)."""
+        opened = None if self._injected is not None else self._opened_here()
+        return None if opened is None else opened.transport
+
+    def _opened_here(self) -> _LoopClient | None:
         try:
-            opened = self._clients.get(asyncio.get_running_loop())
+            return self._clients.get(asyncio.get_running_loop())
         except RuntimeError:  # no running loop in this thread
             live = [o for loop, o in list(self._clients.items()) if not loop.is_closed()]
-            opened = live[0] if len(live) == 1 else None
-        return None if opened is None else opened.client
+            return live[0] if len(live) == 1 else None
 
     async def __aenter__(self) -> AsyncSessionStore:
         await self._client()
@@ -884,19 +1000,23 @@ class AsyncSessionStore(_BaseStore):
         await self._run(flows.release(self.config, session))
 
     async def gc(
-        self, *, segments: int = 4, dry_run: bool = False, progress: PageHook | None = None
+        self,
+        *,
+        segments: int = 4,
+        dry_run: bool = False,
+        progress: PageHook | None = None,
+        margin: int | None = None,
+        page_size: int | None = None,
+        resume: GCCheckpoint | None = None,
+        checkpoint: CheckpointHook | None = None,
     ) -> GCReport:
         """Delete expired items: a parallel scan of ``segments`` segments (one task each).
 
         See :meth:`SessionStore.gc`.
         """
-        tally = Tally(GCReport(segments=segments, dry_run=dry_run), progress)
-        await self._in_parallel(
-            gc_flows.segment_flows(
-                self.config, self._now(), segments, dry_run=dry_run, on_page=self._gc(tally.add)
-            )
-        )
-        return tally.total
+        run = self._gc_run(segments, dry_run, progress, margin, page_size, resume, checkpoint)
+        await self._in_parallel(list(run.flows()), stop=run.stop)
+        return self._gc_done(run.total)
 
     async def stats(self, *, segments: int = 4, progress: ProgressHook | None = None) -> TableStats:
         """Count what the table holds. See :meth:`SessionStore.stats`."""
@@ -907,9 +1027,12 @@ class AsyncSessionStore(_BaseStore):
         )
         return stats_flows.summarize(censuses, now, segments)
 
-    async def _in_parallel(self, work: list[Flow[T]]) -> list[T]:
+    async def _in_parallel(
+        self, work: list[Flow[T]], stop: Callable[[], None] | None = None
+    ) -> list[T]:
         """Run ``work`` at once, one task per flow but no more at a time than the client has
-        connections (see :meth:`SessionStore._in_parallel`); return their results in order."""
+        connections (see :meth:`SessionStore._in_parallel`); return their results in order.
+        The first failure cancels the other tasks (and calls ``stop``) and is raised."""
         results: dict[int, T] = {}
         pending = iter(enumerate(work))
 
@@ -917,8 +1040,18 @@ class AsyncSessionStore(_BaseStore):
             for index, flow in pending:
                 results[index] = await self._run(flow)
 
-        width = min(len(work), pool_size(await self._client()))
-        await asyncio.gather(*(in_turn() for _ in range(width)))
+        width = max(1, min(len(work), pool_size(await self._client())))
+        tasks = [asyncio.ensure_future(in_turn()) for _ in range(width)]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # the first failure, raised here
+        finally:  # a failure, or this coroutine cancelled: the other segments stop too
+            if stop is not None:
+                stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         return [results[index] for index in range(len(work))]
 
     async def list_user_sessions(self, user_id: str) -> list[UserSession]:
@@ -964,10 +1097,14 @@ class AsyncSessionStore(_BaseStore):
         """The client of the running loop, opened now if this loop has none."""
         if self._injected is not None:
             return self._injected
+        return (await self._opened()).client
+
+    async def _opened(self) -> _LoopClient:
+        """What the store opened in the running loop (opened now if nothing yet)."""
         loop = asyncio.get_running_loop()
         opened = self._clients.get(loop)
         if opened is not None and opened.client is not None:
-            return opened.client
+            return opened
         if opened is None:
             self._forget_closed_loops()
             opened = _LoopClient(self.config.connection, self._clients, loop)
@@ -1003,10 +1140,18 @@ class AsyncSessionStore(_BaseStore):
                 error = exc
 
     async def _call(self, step: Call) -> Any:
-        client = await self._client()
+        if self._injected is not None:
+            client, transport = self._injected, None
+        else:
+            opened = await self._opened()
+            client, transport = opened.client, opened.transport
         started = time.perf_counter()
+        params = self._params(step)
         try:
-            reply = await getattr(client, step.operation)(**self._params(step))
+            if transport is not None and step.operation in OPERATIONS:
+                reply = await transport.call(step.operation, params)
+            else:
+                reply = await getattr(client, step.operation)(**params)
         except (ClientError, BotoCoreError) as exc:
             return self._failed(step, exc, started)
         return self._answered(step, reply, started)

@@ -15,7 +15,8 @@ ADAPTERS = {"WSGI", "Flask", "Django", "Starlette"}
 
 def test_benchmark_smoke_run(tmp_path: Path) -> None:
     out, raw = tmp_path / "benchmarks.md", tmp_path / "results.json"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # This tree's source, whatever the virtualenv's editable install points at.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     command = [sys.executable, "-m", "bench", "--smoke", "--no-plots"]
     done = subprocess.run(
         [*command, "--out", str(out), "--json", str(raw)],
@@ -30,6 +31,9 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(raw.read_text())
 
+    lean = results["transport"]
+    assert set(lean["cpu_ms"]) == {"botocore", "lean", "aiobotocore", "lean async"}
+    assert set(lean["per_second"]) == ADAPTERS
     calls = {(row["adapter"], row["kind"]): row for row in results["calls"]}
     assert {adapter for adapter, _ in calls} == ADAPTERS
     for adapter in ADAPTERS:
@@ -47,6 +51,13 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
     assert mix["ours"]["requests"] == mix["baseline"]["requests"] == mix["requests"] > 0
     assert mix["baseline"]["calls"]["PutItem"] == mix["requests"]  # writes on every request
     assert mix["ours"]["wcu"] < mix["baseline"]["wcu"]
+    for runs in mix["runs"].values():
+        ours, _, ours_old_index, base, base_old_index = runs
+        # The keys-only index is written only when a session enters it (a new signed-in
+        # session), never by a save or a refresh; 0.1's index also by every save.
+        assert ours["index_wcu"] == ours["calls"]["PutItem"] == base["index_wcu"] > 0
+        assert ours_old_index["index_wcu"] > ours["index_wcu"]
+        assert base_old_index["index_wcu"] == base_old_index["calls"]["PutItem"]
     assert {row["adapter"] for row in results["overhead"]} == ADAPTERS
     assert all(row["ratio"] > 0 for row in results["overhead"])
     assert {row["kind"] for row in results["concurrency"]} == {"read-only", "modified"}
@@ -94,6 +105,7 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
         "## 7. Against the peers",
         "## 8. Sync vs async at a modelled 5 ms",
         "## 9. One session, many requests at once",
+        "## 10. botocore against the lean transport",
     ):
         assert heading in text
     assert "python -m bench --smoke" in text

@@ -42,8 +42,31 @@ def test_gc_dry_run_then_collect(env):
     assert code == 0 and "dry run" in out and "3 expired" in out
     code, out = run("gc")
     assert code == 0 and "3 expired, 3 deleted, 0 kept" in out
+    assert "3 of the deletes in batches" in out  # expired long before the margin
     code, out = run("gc")
     assert code == 0 and "0 expired" in out
+
+
+def test_gc_goes_on_from_its_checkpoint_file_and_removes_it(env, tmp_path):
+    table = SessionStore.from_env().config.table
+    past = SessionStore(SessionStore.from_env().config, clock=lambda: 1_000_000_000.0)
+    sessions(past, 2)
+    checkpoint = tmp_path / "gc.json"
+    checkpoint.write_text(f'{{"table": "{table}", "segments": 1, "done": [0], "next": {{}}}}')
+    code, out = run("gc", "--checkpoint", str(checkpoint))  # a run that had finished its work
+    assert code == 0 and "resuming" in out and "1/1 segments done" in out
+    assert "scanned 0 items" in out and not checkpoint.exists()
+    code, out = run("gc", "--checkpoint", str(checkpoint), "--margin", "600")  # afresh
+    assert code == 0 and "2 deleted" in out and not checkpoint.exists()
+
+
+def test_gc_refuses_a_short_margin_and_a_checkpoint_of_another_table(env, tmp_path):
+    code, _ = run("gc", "--margin", "59")
+    assert code == 2
+    checkpoint = tmp_path / "gc.json"
+    checkpoint.write_text('{"table": "other", "segments": 1, "done": [], "next": {}}')
+    code, _ = run("gc", "--checkpoint", str(checkpoint))
+    assert code == 2 and checkpoint.exists()
 
 
 def test_list_and_revoke_a_users_sessions(env):

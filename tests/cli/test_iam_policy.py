@@ -51,7 +51,7 @@ def test_the_policy_is_pinned():
             {
                 "Sid": "CollectExpired",
                 "Effect": "Allow",
-                "Action": ["dynamodb:Scan"],
+                "Action": ["dynamodb:Scan", "dynamodb:BatchWriteItem"],
                 "Resource": ARN,
             },
             {
@@ -112,6 +112,7 @@ def test_every_operation_the_library_calls_is_granted_and_nothing_more():
 
 
 @pytest.mark.parametrize("gc", [False, True])
-def test_only_the_gc_statement_grants_scan(gc):
+def test_only_the_gc_statement_grants_scan_and_batch_writes(gc):
     actions = [a for s in iam_policy("t", gc=gc)["Statement"] for a in s["Action"]]
     assert ("dynamodb:Scan" in actions) is gc
+    assert ("dynamodb:BatchWriteItem" in actions) is gc

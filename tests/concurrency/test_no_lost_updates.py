@@ -27,9 +27,12 @@ from dynamodb_sessions.config import LockSettings
 from dynamodb_sessions.ids import storage_key
 from faults.proxy import FaultProxy, through
 
-pytestmark = pytest.mark.engines(
-    "dynalite", reason="moto is atomic only because the fixture serialises its calls"
-)
+pytestmark = [
+    pytest.mark.engines(
+        "dynalite", reason="moto is atomic only because the fixture serialises its calls"
+    ),
+    pytest.mark.transports,
+]
 
 THREADS, REQUESTS = 8, 50
 # Issue 14 asks for 8 x 50 and 64 x 20 through each adapter. Here: 8 x 50 through all four and

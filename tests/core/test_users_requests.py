@@ -17,10 +17,7 @@ CONFLICT = Failed("ConditionalCheckFailedException")
 INDEX = {
     "IndexName": "user_id-index",
     "KeySchema": [{"AttributeName": "user_id", "KeyType": "HASH"}],
-    "Projection": {
-        "ProjectionType": "INCLUDE",
-        "NonKeyAttributes": ["created", "accessed", "pinned_timeout", "expires"],
-    },
+    "Projection": {"ProjectionType": "KEYS_ONLY"},
 }
 
 
@@ -144,17 +141,19 @@ def test_ending_one_session_takes_its_listed_key_and_its_user():
         assert script.run() is False and script.steps == []
 
 
-def test_listing_tells_active_from_expired():
+def test_listing_reads_each_listed_session_from_the_table():
     script = Script(users.list_sessions(CONFIG, "u1", 150))
     found = script.run(
-        {
-            "Items": [
-                indexed("a", accessed=100, expires=200),
-                indexed("b", accessed=0, expires=100),
-            ]
-        }
+        {"Items": [{"id": {"S": k}, "user_id": {"S": "u1"}} for k in "abcd"]},  # keys only
+        {"Item": indexed("a", accessed=100, expires=200)},
+        {"Item": indexed("b", accessed=0, expires=100)},
+        {},  # c is gone since the index listed it
+        {"Item": {**indexed("d", accessed=100, expires=200), "user_id": {"S": "u2"}}},
     )
     assert [(s.key, s.active) for s in found] == [("a", True), ("b", False)]
+    assert script.operations == ["query"] + ["get_item"] * 4
+    assert script.steps[1].params == requests.get_listed_session(CONFIG, "a")
+    assert script.steps[1].params["ConsistentRead"] is True
 
 
 def test_without_an_index_revocation_is_a_configuration_error():

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.conftest import ENGINE_TIMEOUTS
 
 from dynamodb_sessions import (
     Attributes,
@@ -107,6 +108,15 @@ def deployment(moto_engine, monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_ACCESS_KEY", "local")
     monkeypatch.setenv("AWS_SECRET_KEY", "local")
     monkeypatch.chdir(tmp_path)
+    # The samples configure themselves from the environment, with the library's 1 s timeouts;
+    # against a local engine on a loaded machine they get the fixtures' patient ones instead
+    # (see ENGINE_TIMEOUTS), which change nothing a sample shows.
+    from_env = StoreConfig.from_env.__func__  # type: ignore[attr-defined]
+
+    def patient_from_env(cls, environ=None, **overrides):
+        return from_env(cls, environ, **{**ENGINE_TIMEOUTS, **overrides})
+
+    monkeypatch.setattr(StoreConfig, "from_env", classmethod(patient_from_env))
     with SessionStore(StoreConfig.from_env()) as store:
         assert store.create_table(wait_seconds=30).ok
     return table
@@ -313,7 +323,9 @@ def test_the_reference_lists_every_environment_name():
         names.ACCESS_KEY_ENV,
         names.SECRET_KEY_ENV,
         names.LIFETIME_ENV,
+        names.GC_MARGIN_ENV,
         names.KEYS_ENV,
+        names.TRANSPORT_ENV,
     }
     for fallback in names.REGION_ENVS[1:]:
         assert f"`{fallback}`" in documented[names.REGION_ENVS[0]][0]

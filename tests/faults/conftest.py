@@ -40,18 +40,28 @@ def faulty_store(faulty_config: StoreConfig, clock) -> Iterator[SessionStore]:
 
 
 class Attempts(list[str]):
-    """Every HTTP attempt a client sends (botocore's ``before-send``: retries included)."""
+    """Every HTTP attempt a store sends, retries included: at botocore's ``before-send``, and
+    where its lean transport (if it has one) sends."""
 
-    def attach(self, client) -> Attempts:
+    def attach(self, store: SessionStore) -> Attempts:
         def record(request, **_):
             target = request.headers["X-Amz-Target"]
             target = target.decode() if isinstance(target, bytes) else target
             self.append(target.rpartition(".")[2])
 
-        client.meta.events.register("before-send.dynamodb", record)
+        lean = store.transport
+        if lean is not None:
+            send = lean._send
+
+            def record_and_send(body, headers):
+                self.append(headers["X-Amz-Target"].rpartition(".")[2])
+                return send(body, headers)
+
+            lean._send = record_and_send
+        store.client.meta.events.register("before-send.dynamodb", record)
         return self
 
 
 @pytest.fixture
 def attempts(faulty_store: SessionStore) -> Attempts:
-    return Attempts().attach(faulty_store.client)
+    return Attempts().attach(faulty_store)

@@ -1,6 +1,7 @@
 """DynamoDB faults injected for real: a TCP proxy on 127.0.0.1 between the store and the local
 engine stalls, cuts, refuses, drops answers, or answers as a throttled DynamoDB would. The
-store runs with the library's defaults (1 s timeouts, 3 attempts in botocore's standard mode).
+store runs with the library's defaults (1 s timeouts, 3 attempts in botocore's standard mode),
+on both transports (the lean one retries as botocore's standard mode does).
 
 No assertion times performance; the time bounds only prove that nothing hangs."""
 
@@ -16,6 +17,8 @@ from dynamodb_sessions.ids import storage_key
 
 HANG = 30.0  # far above anything the defaults allow: exceeding it means a request hung
 DYNALITE = "faults are injected in the proxy, not the engine; one engine keeps the suite quick"
+
+pytestmark = pytest.mark.transports  # each fault on botocore and on the lean transport
 
 
 def saved(store: SessionStore, **data: object) -> str:

@@ -38,6 +38,7 @@ def assert_500(reply, kind: type[BackendError], code: str, *hints: str) -> Backe
 
 
 @pytest.mark.parametrize("name", ADAPTERS)
+@pytest.mark.transports  # the lean transport raises botocore's errors too
 def test_a_missing_table_is_a_500_that_says_to_create_it(name, config, clock, caplog):
     missing = config.replace(table=f"{config.table}-missing")
     sid = new_session_id()
@@ -55,6 +56,7 @@ def test_a_missing_table_is_a_500_that_says_to_create_it(name, config, clock, ca
 
 
 @pytest.mark.parametrize("name", ADAPTERS)
+@pytest.mark.transports  # the lean transport raises botocore's errors too
 def test_a_request_botocore_refuses_is_a_500_naming_the_bug(name, config, clock):
     with build(name, config, clock) as send:
         reply = send("/bad-user")  # session.user_id = 42
@@ -63,6 +65,7 @@ def test_a_request_botocore_refuses_is_a_500_naming_the_bug(name, config, clock)
 
 
 @pytest.mark.parametrize("name", ADAPTERS)
+@pytest.mark.transports  # the lean transport raises botocore's errors too
 def test_no_credentials_is_a_500_naming_the_credential_chain(name, config, clock):
     # The environment is isolated (conftest): no keys, no profile, no instance metadata.
     anonymous = config.replace(
@@ -101,6 +104,7 @@ def test_an_outage_is_a_503_logged_once_with_operation_and_code(
     assert sid not in caplog.text and storage_key(sid) not in caplog.text
 
 
+@pytest.mark.transports  # the lean transport raises botocore's errors too
 def test_the_store_itself_raises_the_same_errors(config, clock):
     """The mapping is the store's, so the CLI and app code see what the adapters see."""
     with SessionStore(config.replace(table=f"{config.table}-missing"), clock=clock) as store:

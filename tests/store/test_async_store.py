@@ -83,6 +83,7 @@ class Blocking:
         self._loop = asyncio.new_event_loop()
         self._loop.run_until_complete(store.__aenter__())
         self.client = BlockingClient(store.client, self._loop)
+        self.transport = store.transport  # the lean one of this loop, or None
 
     def __getattr__(self, name: str) -> object:
         member = getattr(self._store, name)
@@ -114,10 +115,11 @@ def store(config, clock):
     facade.close_all()
 
 
-# The contract, again: every test of it that works through the ``store`` fixture.
+# The contract, again: every test of it that works through the ``store`` fixture, on both
+# transports.
 for _name, _test in vars(test_contract).items():
     if _name.startswith("test_") and "store" in inspect.signature(_test).parameters:
-        globals()[f"{_name}_async"] = _test
+        globals()[f"{_name}_async"] = pytest.mark.transports(_test)
 
 
 def test_the_client_opens_on_first_use_and_reopens_after_close(config):

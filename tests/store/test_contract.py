@@ -1,4 +1,5 @@
-"""The store's contract, run against every local engine (moto's server and dynalite)."""
+"""The store's contract, run against every local engine (moto's server and dynalite) and on
+both transports (botocore and lean)."""
 
 import base64
 import logging
@@ -16,6 +17,8 @@ from dynamodb_sessions import (
     TableNotFoundError,
 )
 from dynamodb_sessions.ids import new_session_id, storage_key
+
+pytestmark = pytest.mark.transports
 
 
 def new_stored(store, data):
@@ -249,8 +252,9 @@ def test_check_finds_a_wrong_key_schema(engine):
     assert not store.create_table().ok
 
 
-def test_missing_table(engine):
-    store = SessionStore(StoreConfig(table="absent-table", connection=engine.connection()))
+def test_missing_table(engine, transport):
+    connection = engine.connection(transport=transport)
+    store = SessionStore(StoreConfig(table="absent-table", connection=connection))
     assert not store.check_table().exists
     with pytest.raises(TableNotFoundError) as caught:
         store.load(new_session_id())
@@ -258,7 +262,7 @@ def test_missing_table(engine):
     assert caught.value.__cause__ is not None
 
 
-def test_an_unreachable_engine_is_unavailable_fast():
+def test_an_unreachable_engine_is_unavailable_fast(transport):
     with socket.socket() as sock:  # a port with nothing listening
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -268,6 +272,7 @@ def test_an_unreachable_engine_is_unavailable_fast():
         access_key="x",
         secret_key="x",
         max_attempts=2,
+        transport=transport,
     )
     store = SessionStore(StoreConfig(table="t", connection=connection))
     with pytest.raises(BackendUnavailableError) as caught:

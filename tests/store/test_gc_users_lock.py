@@ -58,17 +58,49 @@ def test_gc_keeps_a_session_refreshed_between_its_scan_and_its_delete(store, clo
 
     store.finish(request)  # ...saves after the scan saw it expired
 
-    reply = scanned
+    report = go_on(store, flow, scanned)
+    assert (report.deleted, report.kept) == (1, 1)
+    assert raw_item(store, doomed) is None
+    assert store.load(refreshed)["n"] == 2
+
+
+def test_old_items_go_in_batches_and_a_session_refreshed_within_the_margin_survives(
+    store, clock, config, calls
+):
+    margin = config.gc_margin
+    old = [new_session(store) for _ in range(30)]
+    clock.advance(margin + 10)
+    doomed, refreshed = new_session(store), new_session(store)
+    clock.advance(config.timeout - 1)
+    request = store.load(refreshed)  # a request that still finds it valid...
+    request["n"] = "kept"
+    del calls[:]
+
+    # GC's clock runs 2 s ahead: to it the two recent sessions expired (within the margin) and
+    # the 30 old ones more than the margin ago. The request saves after the scan saw it.
+    flow = gc.collect_segment(store.config, store._now() + 2, 0, 1)
+    step = next(flow)
+    scanned = store._call(step)
+    assert len(scanned["Items"]) == 32
+    store.finish(request)
+    report = go_on(store, flow, scanned)
+
+    # Counted at the client (botocore's before-call): 2 batches for 30 items, and one
+    # conditional DeleteItem for each of the two recent ones, of which the refreshed one stays.
+    assert calls == ["Scan", "UpdateItem", "BatchWriteItem", "BatchWriteItem"] + ["DeleteItem"] * 2
+    assert (report.deleted, report.batched, report.kept) == (31, 30, 1)
+    assert not any(raw_item(store, sid) for sid in [*old, doomed])
+    assert store.load(refreshed)["n"] == "kept"
+
+
+def go_on(store: SessionStore, flow, reply) -> gc.GCReport:
+    """Drive a GC segment's flow to its end from ``reply`` (its scan's answer)."""
     while True:
         try:
             step = flow.send(reply)
         except StopIteration as done:
-            report = done.value
-            break
+            return done.value
         reply = store._call(step)
-    assert (report.deleted, report.kept) == (1, 1)
-    assert raw_item(store, doomed) is None
-    assert store.load(refreshed)["n"] == 2
 
 
 # -- log out everywhere ----------------------------------------------------------------------

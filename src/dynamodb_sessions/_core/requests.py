@@ -539,26 +539,40 @@ def create_table(
 def user_index(config: StoreConfig, name: str, throughput: dict[str, int] | None) -> Params:
     """The global secondary index on the user attribute that lists a user's sessions.
 
-    Sparse (only items with a user are in it) and small: it projects the validity attributes,
-    never the session data.
+    Sparse (only items with a user are in it) and keys only: DynamoDB writes a global index
+    whenever an item's index key or a projected attribute changes, so an index that projected
+    ``accessed`` or ``expires`` would be written by every save and every expiry refresh of a
+    logged-in session. Keys only, it is written when a session gets or loses its user, and
+    when it is created or deleted; the listing reads what it shows from the table.
     """
     names = config.attributes
     index: Params = {
         "IndexName": name,
         "KeySchema": [{"AttributeName": names.user, "KeyType": "HASH"}],
-        "Projection": {
-            "ProjectionType": "INCLUDE",
-            "NonKeyAttributes": [
-                names.created,
-                names.accessed,
-                names.pinned_timeout,
-                names.expires,
-            ],
-        },
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
     }
     if throughput is not None:
         index["ProvisionedThroughput"] = dict(throughput)
     return index
+
+
+def get_listed_session(config: StoreConfig, key: str) -> Params:
+    """GetItem of what a user's listing shows of one session (strongly consistent)."""
+    names = config.attributes
+    return {
+        "TableName": config.table,
+        "Key": {names.key: {"S": key}},
+        "ConsistentRead": True,
+        "ProjectionExpression": "#k, #u, #c, #a, #p, #e",
+        "ExpressionAttributeNames": {
+            "#k": names.key,
+            "#u": names.user,
+            "#c": names.created,
+            "#a": names.accessed,
+            "#p": names.pinned_timeout,
+            "#e": names.expires,
+        },
+    }
 
 
 def add_user_index(config: StoreConfig, name: str, throughput: dict[str, int] | None) -> Params:

@@ -84,6 +84,19 @@ def index_problems(table: dict[str, Any], config: StoreConfig) -> list[str]:
     return []
 
 
+def index_projection_note(index: dict[str, Any], config: StoreConfig) -> str | None:
+    """A note when the user index projects more than keys (as 0.1's did: every save and
+    expiry refresh of a logged-in session then writes the index too). It still works."""
+    projection = index.get("Projection", {})
+    if projection.get("ProjectionType", "KEYS_ONLY") == "KEYS_ONLY":
+        return None
+    return (
+        f"index {config.user_index!r} projects {projection.get('ProjectionType')} attributes: "
+        "every save and expiry refresh of a logged-in session writes it too; it keeps working, "
+        "and recreating it keys only saves those writes (docs/guide.md, the user index)"
+    )
+
+
 def ttl_state(config: StoreConfig) -> Flow[tuple[str | None, str | None]]:
     """(TTL status, TTL attribute); (None, None) when the engine has no TTL API."""
     reply = yield Call("describe_time_to_live", requests.describe_ttl(config), NO_TTL_API)
@@ -104,6 +117,8 @@ def check(config: StoreConfig) -> Flow[TableReport]:
     notes: list[str] = []
     if index_status not in (None, "ACTIVE"):
         notes.append(f"index {config.user_index!r} is {index_status} (DynamoDB is filling it)")
+    if index is not None and (projected := index_projection_note(index, config)):
+        notes.append(projected)
     status, attribute = yield from ttl_state(config)
     expires = config.attributes.expires
     if status is None:

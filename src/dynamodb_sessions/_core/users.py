@@ -2,8 +2,9 @@
 
 Sessions carry an optional user identity (``Session.user_id``, attribute ``user_id``). A sparse
 global secondary index on it (``StoreConfig.user_index``, ``user_id-index`` by default; made by
-``create-table``) finds a user's items. Revoking deletes them by storage key, each delete
-conditional on the item still belonging to that user. The next request of a revoked session
+``create-table``; keys only, so saves and refreshes never write it) finds a user's items.
+Revoking deletes them by storage key, each delete conditional on the item still belonging to
+that user. The next request of a revoked session
 reads no item and gets a new empty session, on any server; a request in flight cannot bring it
 back, because its write is conditional on the version it read.
 
@@ -69,17 +70,33 @@ def index_name(config: StoreConfig) -> str:
 
 
 def list_sessions(config: StoreConfig, user_id: str, now: int) -> Flow[list[UserSession]]:
-    """Every stored session of ``user_id``, expired ones included (``active`` tells)."""
-    index = index_name(config)
+    """Every stored session of ``user_id``, expired ones included (``active`` tells).
+
+    The index holds keys only (see :func:`requests.user_index`), so each listed session is
+    read from the table: one GetItem each, which also leaves out an item that is gone or
+    belongs to someone else by now (the index lags the table).
+    """
     found: list[UserSession] = []
+    for key in (yield from session_keys(config, user_id)):
+        reply = yield Call("get_item", requests.get_listed_session(config, key))
+        item = reply.get("Item")
+        if item is not None and item.get(config.attributes.user) == {"S": user_id}:
+            found.append(_user_session(item, config, now))
+    return found
+
+
+def session_keys(config: StoreConfig, user_id: str) -> Flow[list[str]]:
+    """The storage keys the user index lists for ``user_id``."""
+    index = index_name(config)
+    keys: list[str] = []
     start_key: dict[str, Any] | None = None
     while True:
         params = requests.query_user_sessions(config, index, user_id, start_key)
         reply = yield Call("query", params)
-        found += (_user_session(item, config, now) for item in reply.get("Items", []))
+        keys += (item[config.attributes.key]["S"] for item in reply.get("Items", []))
         start_key = reply.get("LastEvaluatedKey")
         if not start_key:
-            return found
+            return keys
 
 
 def revoke(config: StoreConfig, user_id: str, now: int) -> Flow[int]:
@@ -89,10 +106,10 @@ def revoke(config: StoreConfig, user_id: str, now: int) -> Flow[int]:
     key = revocation_key(config, user_id)
     started = max(float(now), (yield Now()))
     until = yield from _mark(config, key, started + REVOKE_HOLD, None)
-    deleted = yield from _sweep(config, user_id, now)
+    deleted = yield from _sweep(config, user_id)
     yield Sleep(REVOKE_SETTLE)
     until = yield from _mark(config, key, (yield Now()) + REVOKE_HOLD, until)
-    deleted += yield from _sweep(config, user_id, now)
+    deleted += yield from _sweep(config, user_id)
     yield from _mark(config, key, (yield Now()) + REVOKE_AFTER, until)
     logs.revoked_user(user_id, deleted)
     return deleted
@@ -143,11 +160,10 @@ def _mark(config: StoreConfig, key: str, until: float, ours: float | None) -> Fl
     return None if isinstance(reply, Failed) else until
 
 
-def _sweep(config: StoreConfig, user_id: str, now: int) -> Flow[int]:
-    sessions = yield from list_sessions(config, user_id, now)
+def _sweep(config: StoreConfig, user_id: str) -> Flow[int]:
     deleted = 0
-    for session in sessions:
-        params = requests.delete_user_session(config, session.key, user_id)
+    for key in (yield from session_keys(config, user_id)):
+        params = requests.delete_user_session(config, key, user_id)
         reply = yield Call("delete_item", params, _CONFLICT)
         # A failed condition: the session was deleted meanwhile, or no longer is this user's.
         deleted += not isinstance(reply, Failed)
