@@ -431,6 +431,8 @@ class _BaseStore:
     def _answered(self, step: Call, reply: dict[str, Any], started: float) -> dict[str, Any]:
         """Count a call DynamoDB answered (``started``: ``time.perf_counter()`` before it)."""
         consumed = reply.get("ConsumedCapacity")
+        if isinstance(consumed, list):  # BatchWriteItem: one entry per table
+            consumed = {"CapacityUnits": sum(c.get("CapacityUnits", 0) for c in consumed)}
         self.metrics.call(
             api_name(step.operation),
             "ok",
