@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import os
 import threading
 import time
@@ -55,7 +56,7 @@ from ._core.gc import CheckpointHook, GCCheckpoint, GCReport, PageHook
 from ._core.lifecycle import CookieUpdate
 from ._core.scan import Tally
 from ._core.stats import ProgressHook, ScanProgress, TableStats
-from ._core.steps import Now
+from ._core.steps import Conflict, LockWait, Now, Step
 from ._core.table import TableReport
 from ._core.users import UserSession
 from ._core.wire import OPERATIONS, crc_matches, framed
@@ -67,6 +68,7 @@ from .exceptions import (
     ConfigurationError,
     TableNotFoundError,
 )
+from .metrics import Metrics, default_metrics
 from .session import Session
 from .transport import AsyncTransport, Transport
 
@@ -313,6 +315,18 @@ def _refuse_mismatch(config: StoreConfig, codec: Codec) -> None:
         )
 
 
+# The operations that take ReturnConsumedCapacity (the table's own do not).
+CAPACITY_OPERATIONS = frozenset(
+    {"get_item", "put_item", "update_item", "delete_item", "query", "scan", "batch_write_item"}
+)
+
+
+@functools.cache
+def api_name(operation: str) -> str:
+    """DynamoDB's name of a botocore method: ``get_item`` -> ``GetItem``."""
+    return "".join(part.capitalize() for part in operation.split("_"))
+
+
 def pool_size(client: Any) -> int:
     """How many connections ``client`` (botocore's or aiobotocore's) keeps: the most requests
     it carries at once without opening throw-away connections."""
@@ -345,7 +359,12 @@ class _BaseStore:
     """What the sync and the async store share: configuration, codec, clock, construction."""
 
     def __init__(
-        self, config: StoreConfig, *, codec: Codec | None = None, clock: Clock = time.time
+        self,
+        config: StoreConfig,
+        *,
+        codec: Codec | None = None,
+        clock: Clock = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         codec = codec or Codec(compress_threshold=config.compress_threshold)
@@ -360,6 +379,7 @@ class _BaseStore:
         _refuse_mismatch(config, codec)
         self.codec = codec
         self.clock = clock
+        self.metrics = default_metrics() if metrics is None else metrics
 
     @classmethod
     def from_env(cls: type[StoreT], **overrides: Any) -> StoreT:
@@ -387,6 +407,61 @@ class _BaseStore:
 
     def _now(self) -> int:
         return int(self.clock())
+
+    # -- what both drivers do alike, around the I/O ---------------------------------------
+
+    def _local(self, step: Step) -> Any:
+        """The reply to a step that needs no I/O (and no sleep): the clock's reading for a
+        :class:`Now`; ``None`` for an event, which goes to the metrics hook."""
+        if isinstance(step, Now):
+            return self.clock()
+        if isinstance(step, Conflict):
+            self.metrics.conflict(retried=step.retried)
+        elif isinstance(step, LockWait):
+            self.metrics.lock_wait(step.seconds, outcome=step.outcome)
+        return None
+
+    def _params(self, step: Call) -> dict[str, Any]:
+        """The call's parameters as sent: the core's, asking for the capacity consumed when
+        the metrics hook wants it."""
+        if self.metrics.capacity and step.operation in CAPACITY_OPERATIONS:
+            return {**step.params, "ReturnConsumedCapacity": "TOTAL"}
+        return step.params
+
+    def _answered(self, step: Call, reply: dict[str, Any], started: float) -> dict[str, Any]:
+        """Count a call DynamoDB answered (``started``: ``time.perf_counter()`` before it)."""
+        consumed = reply.get("ConsumedCapacity")
+        if isinstance(consumed, list):  # BatchWriteItem: one entry per table
+            consumed = {"CapacityUnits": sum(c.get("CapacityUnits", 0) for c in consumed)}
+        self.metrics.call(
+            api_name(step.operation),
+            "ok",
+            retries=reply.get("ResponseMetadata", {}).get("RetryAttempts", 0),
+            seconds=time.perf_counter() - started,
+            capacity=None if consumed is None else consumed.get("CapacityUnits"),
+        )
+        return reply
+
+    def _failed(self, step: Call, exc: ClientError | BotoCoreError, started: float) -> Failed:
+        """Count a failed call, then make of it what :func:`step_failure` does."""
+        if isinstance(exc, ClientError):
+            code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
+            retries = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+        else:
+            code, retries = type(exc).__name__, 0
+        self.metrics.call(
+            api_name(step.operation),
+            code,
+            retries=retries,
+            seconds=time.perf_counter() - started,
+            capacity=None,
+        )
+        return step_failure(step, exc)
+
+    def _gc_done(self, total: GCReport) -> GCReport:
+        """Tell the metrics hook what a garbage collection deleted; return its report."""
+        self.metrics.gc(deleted=total.deleted, kept=total.kept)
+        return total
 
     def _gc_run(
         self,
@@ -435,8 +510,9 @@ class SessionStore(_BaseStore):
         client: DynamoDBClient | None = None,
         codec: Codec | None = None,
         clock: Clock = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
-        super().__init__(config, codec=codec, clock=clock)
+        super().__init__(config, codec=codec, clock=clock, metrics=metrics)
         self._owns_client = client is None
         # (pid, client, lean transport): read as one value on the hot path, so a check and
         # its client agree.
@@ -592,7 +668,7 @@ class SessionStore(_BaseStore):
         """
         run = self._gc_run(segments, dry_run, progress, margin, page_size, resume, checkpoint)
         self._in_parallel(list(run.flows()), stop=run.stop)
-        return run.total
+        return self._gc_done(run.total)
 
     def stats(self, *, segments: int = 4, progress: ProgressHook | None = None) -> TableStats:
         """Count what the table holds: sessions, expired ones still present, sizes, formats,
@@ -679,8 +755,8 @@ class SessionStore(_BaseStore):
                 time.sleep(step.seconds)
                 reply = self.clock()
                 continue
-            if isinstance(step, Now):
-                reply = self.clock()
+            if not isinstance(step, Call):
+                reply = self._local(step)
                 continue
             try:
                 reply = self._call(step)
@@ -691,12 +767,16 @@ class SessionStore(_BaseStore):
 
     def _call(self, step: Call) -> Any:
         _, client, transport = self._connection()
+        started = time.perf_counter()
+        params = self._params(step)
         try:
             if transport is not None and step.operation in OPERATIONS:
-                return transport.call(step.operation, step.params)
-            return getattr(client, step.operation)(**step.params)
+                reply = transport.call(step.operation, params)
+            else:
+                reply = getattr(client, step.operation)(**params)
         except (ClientError, BotoCoreError) as exc:
-            return step_failure(step, exc)
+            return self._failed(step, exc, started)
+        return self._answered(step, reply, started)
 
 
 async def _client_lifetime(
@@ -810,8 +890,9 @@ class AsyncSessionStore(_BaseStore):
         client: Any = None,
         codec: Codec | None = None,
         clock: Clock = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
-        super().__init__(config, codec=codec, clock=clock)
+        super().__init__(config, codec=codec, clock=clock, metrics=metrics)
         self._injected: Any = client
         if client is not None:
             guard_responses(client)
@@ -937,7 +1018,7 @@ class AsyncSessionStore(_BaseStore):
         """
         run = self._gc_run(segments, dry_run, progress, margin, page_size, resume, checkpoint)
         await self._in_parallel(list(run.flows()), stop=run.stop)
-        return run.total
+        return self._gc_done(run.total)
 
     async def stats(self, *, segments: int = 4, progress: ProgressHook | None = None) -> TableStats:
         """Count what the table holds. See :meth:`SessionStore.stats`."""
@@ -1050,8 +1131,8 @@ class AsyncSessionStore(_BaseStore):
                 await asyncio.sleep(step.seconds)
                 reply = self.clock()
                 continue
-            if isinstance(step, Now):
-                reply = self.clock()
+            if not isinstance(step, Call):
+                reply = self._local(step)
                 continue
             try:
                 reply = await self._call(step)
@@ -1066,9 +1147,13 @@ class AsyncSessionStore(_BaseStore):
         else:
             opened = await self._opened()
             client, transport = opened.client, opened.transport
+        started = time.perf_counter()
+        params = self._params(step)
         try:
             if transport is not None and step.operation in OPERATIONS:
-                return await transport.call(step.operation, step.params)
-            return await getattr(client, step.operation)(**step.params)
+                reply = await transport.call(step.operation, params)
+            else:
+                reply = await getattr(client, step.operation)(**params)
         except (ClientError, BotoCoreError) as exc:
-            return step_failure(step, exc)
+            return self._failed(step, exc, started)
+        return self._answered(step, reply, started)

@@ -4,7 +4,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from dynamodb_sessions._core.flows import Call
-from dynamodb_sessions._core.steps import Now
+from dynamodb_sessions._core.steps import Conflict, LockWait, Now
 
 
 class Script:
@@ -13,6 +13,8 @@ class Script:
 
     With ``clock``, a flow's :class:`Now` steps are answered with ``clock()`` and neither use a
     reply nor show in ``steps``; without it they are answered from the replies like any step.
+    Events for the metrics hook (:class:`Conflict`, :class:`LockWait`) are kept in ``events``
+    and answered ``None``, as the drivers do.
     """
 
     def __init__(
@@ -21,6 +23,7 @@ class Script:
         self.flow = flow
         self.clock = clock
         self.steps: list[Any] = []
+        self.events: list[Conflict | LockWait] = []
 
     def run(self, *replies: Any) -> Any:
         answers = iter(replies)
@@ -33,6 +36,10 @@ class Script:
                 return done.value
             if self.clock is not None and isinstance(step, Now):
                 reply = self.clock()
+                continue
+            if isinstance(step, (Conflict, LockWait)):
+                self.events.append(step)
+                reply = None
                 continue
             self.steps.append(step)
             answer = next(answers)

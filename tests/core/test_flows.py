@@ -7,6 +7,7 @@ from dynamodb_sessions import Codec, SaveOutcome, Session, SessionConflictError,
 from dynamodb_sessions._core import flows
 from dynamodb_sessions._core.flows import Failed, diff, encode_values
 from dynamodb_sessions._core.items import build_item, parse_item
+from dynamodb_sessions._core.steps import Conflict
 from dynamodb_sessions.ids import new_session_id, storage_key
 
 CONFIG = StoreConfig(table="t", timeout=100, max_conflict_retries=2)
@@ -165,6 +166,12 @@ def test_conflicts_are_bounded():
     with pytest.raises(SessionConflictError):
         script.run(*replies)
     assert script.operations.count("update_item") == CONFIG.max_conflict_retries + 1
+    # The metrics hook hears of each: two retried, the last given up.
+    assert script.events == [
+        Conflict(retried=True),
+        Conflict(retried=True),
+        Conflict(retried=False),
+    ]
 
 
 def test_an_unchanged_save_writes_nothing_until_a_touch_is_due():

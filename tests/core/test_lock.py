@@ -8,6 +8,7 @@ from dynamodb_sessions._core import flows, lock, requests
 from dynamodb_sessions._core.flows import Call, Failed, Sleep, encode_values
 from dynamodb_sessions._core.items import ValidityBounds, build_item, parse_item
 from dynamodb_sessions._core.lifecycle import CookieAction, Write, decide
+from dynamodb_sessions._core.steps import LockWait
 from dynamodb_sessions.config import LockSettings
 from dynamodb_sessions.exceptions import ConfigurationError, SessionError, SessionLockError
 from dynamodb_sessions.ids import new_session_id, storage_key
@@ -144,6 +145,7 @@ def test_load_in_lock_mode_acquires_and_reads_in_one_call():
     script = Script(flows.load(LOCKED, CODEC, sid, NOW, lock_owner="me"), clock=lambda: NOW)
     session = script.run({"Attributes": item(sid, {"a": 1}, owner="me")})
     assert script.operations == ["update_item"]
+    assert script.events == [LockWait(0.0, "acquired")]  # no wait: it was free
     assert script.steps[0].params["ReturnValues"] == "ALL_NEW"
     assert session == {"a": 1} and session.stored.lock_owner == "me"
 
@@ -163,6 +165,7 @@ def test_a_waiter_sleeps_then_gives_up_without_touching_the_holders_lock(steady_
         script.run(NOW, CONFLICT, held, NOW + 0.01, NOW + 0.11, CONFLICT, held, NOW + 0.21)
     kinds = [type(step).__name__ for step in script.steps]
     assert kinds == ["Now", "Call", "Call", "Now", "Sleep", "Call", "Call", "Now"]
+    assert script.events == [LockWait(pytest.approx(0.21), "timeout")]  # for the metrics hook
     assert {s.operation for s in script.steps if isinstance(s, Call)} == {"update_item", "get_item"}
     # Only acquire attempts (conditional, never a release or a delete) touched the item.
     updates = [s for s in script.steps if isinstance(s, Call) and s.operation == "update_item"]

@@ -48,6 +48,7 @@ from .lifecycle import CookieAction, CookieUpdate, Write, cookie_update, decide
 
 # The step types live in steps.py (shared by every flow module); re-exported here.
 from .steps import Call as Call
+from .steps import Conflict
 from .steps import Failed as Failed
 from .steps import Flow as Flow
 from .steps import Reply as Reply
@@ -387,6 +388,7 @@ def _write(
                 return SaveOutcome.DELETED
             yield from _confirm_login(config, session, user_before, now)
             return SaveOutcome.SAVED
+        yield Conflict(retried=attempt < config.max_conflict_retries)
         if attempt == config.max_conflict_retries:
             break
         if config.lock is not None:

@@ -36,7 +36,7 @@ from ..exceptions import SessionLockError
 from ..ids import log_safe, storage_key
 from . import requests
 from .items import StoredState, is_valid, own_item, parse_item
-from .steps import Call, Failed, Flow, Now, Sleep
+from .steps import Call, Failed, Flow, LockWait, Now, Sleep
 
 _CONFLICT = frozenset({requests.CONDITION_FAILED})
 _jitter: Callable[[], float] = random.random  # a module attribute so tests can fix it
@@ -88,6 +88,7 @@ def acquire(config: StoreConfig, session_id: str, now: int, owner: str) -> Flow[
         params = requests.acquire_lock(config, key, owner=owner, now=clock, lease=lock.lease)
         reply = yield Call("update_item", params, _CONFLICT)
         if not isinstance(reply, Failed):
+            yield LockWait(clock - started, "acquired")
             # The condition bound the idle timeout only for items on the configured one: a
             # timeout pinned on the item is judged here (the caller drops an expired state).
             return parse_item(own_item(reply["Attributes"], key, names, "update_item"), names)
@@ -95,16 +96,19 @@ def acquire(config: StoreConfig, session_id: str, now: int, owner: str) -> Flow[
         # consistent whatever the configuration: a stale "absent" would end the session.
         current = yield Call("get_item", requests.get_session(config, key, consistent=True))
         if "Item" not in current:
+            yield LockWait(clock - started, "absent")
             return None
         state = parse_item(own_item(current["Item"], key, names, "get_item"), names)
         clock = max(clock, (yield Now()))
         if not is_valid(state, clock, config):
+            yield LockWait(clock - started, "absent")
             return state  # an expired session is not worth waiting for: the caller drops it
         left = deadline - clock
         if left <= 0:
             break
         clock = max(clock, (yield Sleep(min(backoff(lock, attempt), left))))
     waited = clock - started
+    yield LockWait(waited, "timeout")
     logs.lock_timeout(session_id, waited)
     raise SessionLockError(
         f"session {log_safe(session_id)} stayed locked by another request for "

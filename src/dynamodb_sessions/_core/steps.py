@@ -43,12 +43,34 @@ class Now:
 
 
 @dataclass(frozen=True)
+class Conflict:
+    """Tell the metrics hook: a save's conditional write failed; ``retried`` if it goes on.
+
+    Events such as this one are decided by the flow and only passed on by the driver (to
+    :meth:`Metrics.conflict <dynamodb_sessions.metrics.Metrics.conflict>`), which replies
+    ``None``.
+    """
+
+    retried: bool
+
+
+@dataclass(frozen=True)
+class LockWait:
+    """Tell the metrics hook: one lock acquire waited ``seconds`` and ended ``outcome``
+    (``"acquired"``, ``"timeout"``, ``"absent"``); the driver replies ``None``."""
+
+    seconds: float
+    outcome: str
+
+
+@dataclass(frozen=True)
 class Failed:
     """DynamoDB answered a :class:`Call` with an error code the call handles."""
 
     code: str
 
 
-Step = Call | Sleep | Now
-Reply = Any  # a response dict, a Failed, or (after a Sleep or a Now) the current time
+Event = Conflict | LockWait
+Step = Call | Sleep | Now | Event
+Reply = Any  # a response dict, a Failed, the current time (after a Sleep or a Now), or None
 Flow = Generator[Step, Reply, T]

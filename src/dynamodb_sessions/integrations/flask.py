@@ -46,7 +46,6 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         'the Flask integration needs Flask: pip install "dynamodb-sessions[flask]"'
     ) from exc
 
-from .. import logs
 from .._core.cookies import caching_headers
 from .._core.lifecycle import (
     RETRY_LATER,
@@ -58,6 +57,7 @@ from .._core.lifecycle import (
 from ..codec import Codec, check_json
 from ..config import StoreConfig, cookie_problems
 from ..exceptions import ConfigurationError, SessionError
+from ..metrics import report_unavailable
 from ..session import Session
 from ..store import SessionStore
 
@@ -155,7 +155,7 @@ class DynamoDBSessionInterface(SessionInterface):
             # answered (and logged) 503; if the view caught it and answered anyway, that answer
             # was made without the user's session: 503 instead.
             if not g.get(_ANSWERED_503, False):
-                logs.unavailable(session.load_error, "Flask")
+                report_unavailable(self.store.metrics, session.load_error, "Flask")
             unavailable(response)
             return
         failed = request_failed(
@@ -167,7 +167,7 @@ class DynamoDBSessionInterface(SessionInterface):
         try:
             update = self.store.finish(session, refresh=refresh, failed=failed)
         except RETRY_LATER as exc:
-            logs.unavailable(exc, "Flask")
+            report_unavailable(self.store.metrics, exc, "Flask")
             unavailable(response)
             return
         for header, value in caching_headers(
@@ -305,6 +305,8 @@ _ANSWERED_503 = "_dynamodb_sessions_answered_503"
 
 
 def _unavailable_handler(exc: Exception) -> Response:
-    logs.unavailable(exc, "Flask")
+    interface = current_app.session_interface
+    assert isinstance(interface, DynamoDBSessionInterface)  # the handler is registered with it
+    report_unavailable(interface.store.metrics, exc, "Flask")
     setattr(g, _ANSWERED_503, True)  # logged once: save_session need not again
     return unavailable(current_app.response_class())

@@ -40,7 +40,6 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         'pip install "dynamodb-sessions[starlette]"'
     ) from exc
 
-from .. import logs
 from .._core.cookies import caching_headers, ephemeral_update, read_cookie, set_cookie_header
 from .._core.lifecycle import (
     RETRY_LATER,
@@ -52,6 +51,7 @@ from .._core.lifecycle import (
 )
 from ..config import TWO_WEEKS, CookieSettings
 from ..exceptions import ConfigurationError, SessionError
+from ..metrics import report_unavailable
 from ..session import Session
 from ..store import AsyncSessionStore
 
@@ -118,7 +118,7 @@ class SessionMiddleware:
             if scope["type"] == "websocket":  # a snapshot: never hold a lock for a connection
                 await self.store.release(session)
         except RETRY_LATER as exc:
-            logs.unavailable(exc, "ASGI")
+            report_unavailable(self.store.metrics, exc, "ASGI")
             await unavailable(scope, send)
             return
         scope["session"] = session
@@ -139,7 +139,7 @@ class SessionMiddleware:
                 try:
                     update = await self._finish(session, failed)
                 except RETRY_LATER as exc:
-                    logs.unavailable(exc, "ASGI")
+                    report_unavailable(self.store.metrics, exc, "ASGI")
                     replaced = True
                     await unavailable(scope, send)
                     return
@@ -164,7 +164,7 @@ class SessionMiddleware:
             await self._let_go(session)
             if not isinstance(exc, RETRY_LATER):
                 raise
-            logs.unavailable(exc, "ASGI")
+            report_unavailable(self.store.metrics, exc, "ASGI")
             await unavailable(scope, send)
         except BaseException:  # cancelled (the client went away) before the response started
             if not started:

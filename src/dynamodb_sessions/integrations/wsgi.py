@@ -29,7 +29,6 @@ from contextlib import suppress
 from types import TracebackType
 from typing import Any
 
-from .. import logs
 from .._core.cookies import caching_headers, read_cookie, set_cookie_header
 from .._core.lifecycle import (
     RETRY_LATER,
@@ -40,6 +39,7 @@ from .._core.lifecycle import (
 )
 from ..config import CookieSettings
 from ..exceptions import SessionError
+from ..metrics import report_unavailable
 from ..session import Session
 from ..store import SessionStore
 
@@ -144,14 +144,14 @@ class _Response:
         if isinstance(failure, RETRY_LATER):
             # The session could not be read, and the app answered anyway (it caught the error):
             # that answer was made without the user's session. 503 instead, nothing written.
-            logs.unavailable(failure, "WSGI")
+            report_unavailable(self.middleware.store.metrics, failure, "WSGI")
             self.replaced = True
             status, headers, exc_info = "503 Service Unavailable", unavailable_headers(), None
         elif not self.error_page:
             try:
                 headers = self.middleware.session_headers(self.session, status, headers)
             except RETRY_LATER as exc:
-                logs.unavailable(exc, "WSGI")
+                report_unavailable(self.middleware.store.metrics, exc, "WSGI")
                 self.replaced = True
                 status, headers, exc_info = "503 Service Unavailable", unavailable_headers(), None
         self.server_write = self.server_start_response(status, headers, exc_info)
@@ -168,7 +168,7 @@ class _Response:
         self.let_go()
         if not isinstance(exc, RETRY_LATER):
             return False
-        logs.unavailable(exc, "WSGI")
+        report_unavailable(self.middleware.store.metrics, exc, "WSGI")
         self.sent = self.replaced = True
         self.server_start_response("503 Service Unavailable", unavailable_headers())
         return True

@@ -71,3 +71,13 @@ def store(config: StoreConfig, clock) -> Iterator[SessionStore]:
     engine_module.set_store(store)
     yield store
     engine_module.set_store(None)
+
+
+@pytest.fixture(params=["threads", "async store"])
+def async_mode(request) -> Iterator[str]:
+    """Django's async methods both ways: the sync store in worker threads (the default), and
+    the async store (``DYNAMODB_SESSIONS_ASYNC_STORE = True``)."""
+    from django.test import override_settings
+
+    with override_settings(DYNAMODB_SESSIONS_ASYNC_STORE=request.param == "async store"):
+        yield request.param

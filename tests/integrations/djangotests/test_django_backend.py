@@ -384,10 +384,75 @@ async def _async_round_trip(store):
     assert await created.aexists(created.session_key) is False
 
 
-def test_async_methods(store):
+def test_async_methods(store, async_mode):
     from asgiref.sync import async_to_sync
 
     async_to_sync(_async_round_trip)(store)
+
+
+@override_settings(DYNAMODB_SESSIONS_ASYNC_STORE=True)
+def test_on_the_async_store_the_async_methods_never_use_the_sync_store(store, monkeypatch):
+    """Issue 16, item 5: on the async store the async methods never touch the sync store (nor
+    a worker thread): its driver refuses every flow here. The async twin shares the store's
+    configuration and clock, so what it writes the sync store reads back."""
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+
+    from dynamodb_sessions import AsyncSessionStore
+
+    twin = engine_module.get_async_store()
+    assert isinstance(twin, AsyncSessionStore)
+    assert (twin.config, twin.clock, twin.codec) == (store.config, store.clock, store.codec)
+    assert engine_module.get_async_store() is twin  # one twin per store
+
+    def refuse(flow):
+        flow.close()
+        raise AssertionError("the sync store ran an async method's flow")
+
+    loops: set = set()
+    real_run = AsyncSessionStore._run
+
+    async def on_the_loop(self, flow):
+        loops.add(asyncio.get_running_loop())
+        return await real_run(self, flow)
+
+    monkeypatch.setattr(store, "_run", refuse)
+    monkeypatch.setattr(AsyncSessionStore, "_run", on_the_loop)
+
+    async def write() -> str:
+        session = SessionStore()
+        await session.aset("a", 1)
+        await session.asave()
+        assert await session.aget("a") == 1
+        return session.session_key
+
+    key = async_to_sync(write)()
+    async_to_sync(_async_round_trip)(store)
+    assert len(loops) >= 1
+    monkeypatch.undo()
+    assert store.load(key).to_dict() == {"a": 1}
+
+
+@pytest.mark.parametrize("setting", [False, True], ids=["default", "without aiobotocore"])
+def test_by_default_the_async_methods_run_the_sync_store_in_threads(store, monkeypatch, setting):
+    import threading
+
+    from asgiref.sync import async_to_sync
+
+    threads: set[str] = set()
+    real_run = store._run
+
+    def counted(flow):
+        threads.add(threading.current_thread().name)
+        return real_run(flow)
+
+    if setting:  # asked for, but aiobotocore is missing: threads all the same
+        monkeypatch.setattr(engine_module, "_HAS_AIOBOTOCORE", False)
+    monkeypatch.setattr(store, "_run", counted)
+    with override_settings(DYNAMODB_SESSIONS_ASYNC_STORE=setting):
+        async_to_sync(_async_round_trip)(store)
+    assert threads and threading.current_thread().name not in threads
 
 
 @pytest.mark.parametrize("cycle", ["cycle_key", "acycle_key"])

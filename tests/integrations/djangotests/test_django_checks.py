@@ -57,6 +57,17 @@ def test_sound_settings_pass_every_check(environment):
         ({"SESSION_COOKIE_SAMESITE": "None"}, ["dynamodb_sessions.E003"]),
         ({"DYNAMODB_SESSIONS": {"tabel": "typo"}}, ["dynamodb_sessions.E001"]),
         ({"DYNAMODB_SESSIONS": {"timeout": 60}}, ["dynamodb_sessions.E001"]),
+        # Lock mode with Django's own SessionMiddleware: nothing would give the lock back.
+        ({"DYNAMODB_SESSIONS": {"lock": True}}, ["dynamodb_sessions.E001"]),
+        (
+            {
+                "DYNAMODB_SESSIONS": {"lock": {"lease": 0}},
+                "MIDDLEWARE": [
+                    "dynamodb_sessions.integrations.django.middleware.SessionMiddleware"
+                ],
+            },
+            ["dynamodb_sessions.E001"],
+        ),
     ],
 )
 def test_settings_that_cannot_work_are_errors_of_every_check(environment, settings, errors):

@@ -141,7 +141,7 @@ def test_a_session_deleted_during_the_request_is_not_resurrected(client, store):
     assert store.exists(key) is False
 
 
-def test_async_views(store):
+def test_async_views(store, async_mode):
     client = AsyncClient()
 
     async def scenario():

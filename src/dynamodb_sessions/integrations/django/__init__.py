@@ -19,6 +19,15 @@ engines. The backend only translates Django's ``SessionBase`` contract to the st
 * ``cycle_key()`` (log-in) keeps the session's creation time: rotating never extends
   ``absolute_timeout``.
 * data is JSON (``SESSION_SERIALIZER`` is not used: nothing is ever unpickled).
+* the async methods (``aget``, ``aset``, ``asave``, ``acycle_key``... of Django >= 5.0) run
+  the store's calls in worker threads (measured faster), or, with the setting
+  ``DYNAMODB_SESSIONS_ASYNC_STORE = True`` and aiobotocore (the ``async`` extra), on an
+  :class:`~dynamodb_sessions.AsyncSessionStore` twin of the store (same configuration, codec,
+  clock and metrics; one client per event loop), so an async view waits for DynamoDB without
+  holding a thread. Both run the same flows.
+* lock mode (``DYNAMODB_SESSIONS = {"lock": {...}}``) needs this library's middleware
+  (:mod:`.middleware`): it gives the lock back at the end of every request, which Django's
+  own ``SessionMiddleware`` does not tell a backend about when nothing is saved.
 
 Add ``"dynamodb_sessions.integrations.django"`` to ``INSTALLED_APPS`` as well for the
 ``createsessiontable`` and ``checksessiontable`` commands.
@@ -26,8 +35,10 @@ Add ``"dynamodb_sessions.integrations.django"`` to ``INSTALLED_APPS`` as well fo
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import threading
+import weakref
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -43,14 +54,27 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         'the Django session engine needs Django: pip install "dynamodb-sessions[django]"'
     ) from exc
 
-from ..._core.flows import SaveOutcome
-from ...config import Connection, StoreConfig
+from ..._core import flows
+from ..._core.flows import Flow, SaveOutcome
+from ...config import Connection, LockSettings, StoreConfig
 from ...exceptions import ConfigurationError, SessionExistsError
 from ...ids import is_well_formed, new_session_id
 from ...session import Session
+from ...store import AsyncSessionStore, _BaseStore
 from ...store import SessionStore as DynamoDBSessionStore
 
-__all__ = ["SETTING", "SessionStore", "get_store", "set_store", "setting_options", "store_config"]
+__all__ = [
+    "ASYNC_STORE_SETTING",
+    "MIDDLEWARE",
+    "SETTING",
+    "SessionStore",
+    "get_async_store",
+    "get_store",
+    "on_async_store",
+    "set_store",
+    "setting_options",
+    "store_config",
+]
 
 SETTING = "DYNAMODB_SESSIONS"
 """The optional Django setting: a dict of :class:`StoreConfig` / :class:`Connection` fields."""
@@ -59,6 +83,9 @@ SETTING = "DYNAMODB_SESSIONS"
 # (``django.contrib.auth.SESSION_KEY``; named here so this engine never imports auth).
 EXPIRY_KEY = "_session_expiry"
 AUTH_USER_KEY = "_auth_user_id"
+
+MIDDLEWARE = "dynamodb_sessions.integrations.django.middleware.SessionMiddleware"
+"""This library's session middleware, which lock mode needs in ``MIDDLEWARE``."""
 
 _OPTIONS = (set(StoreConfig.__dataclass_fields__) | set(Connection.__dataclass_fields__)) - {
     "connection",
@@ -70,6 +97,14 @@ T = TypeVar("T")
 _lock = threading.Lock()
 _from_settings: DynamoDBSessionStore | None = None
 _given: DynamoDBSessionStore | None = None
+# The async twin of each sync store (get_async_store), dropped with it.
+_twins: weakref.WeakKeyDictionary[DynamoDBSessionStore, AsyncSessionStore] = (
+    weakref.WeakKeyDictionary()
+)
+ASYNC_STORE_SETTING = "DYNAMODB_SESSIONS_ASYNC_STORE"
+"""The optional Django setting: ``True`` runs the async methods on the async store."""
+
+_HAS_AIOBOTOCORE = importlib.util.find_spec("aiobotocore") is not None
 
 
 def store_config() -> StoreConfig:
@@ -84,18 +119,40 @@ def store_config() -> StoreConfig:
 
 def setting_options() -> dict[str, Any]:
     """``DYNAMODB_SESSIONS`` as options of :meth:`StoreConfig.from_env`; ``ImproperlyConfigured``
-    for a key that is not an option here (unknown, ``timeout``, ``lock``)."""
+    for a key that is not an option here (unknown, ``timeout``), or for lock mode without this
+    library's middleware.
+
+    ``lock`` is a :class:`LockSettings`, a dict of its fields, or ``True`` for its defaults.
+    """
     options = dict(getattr(settings, SETTING, None) or {})
     if "timeout" in options:
         raise ImproperlyConfigured(
             f"{SETTING}['timeout'] is not used: the session timeout is SESSION_COOKIE_AGE"
         )
-    if options.get("lock") is not None:
-        # A lock is released at the end of the request, which Django's SessionMiddleware
-        # does not tell a backend about when it does not save: the lease would block.
-        raise ImproperlyConfigured(f"{SETTING}['lock']: lock mode is not available with Django")
     if unknown := sorted(set(options) - _OPTIONS):
         raise ImproperlyConfigured(f"{SETTING} has unknown keys: {', '.join(unknown)}")
+    lock = options.get("lock")
+    if lock is None or lock is False:
+        options.pop("lock", None)
+        return options
+    if MIDDLEWARE not in settings.MIDDLEWARE:
+        # A lock is given back at the end of the request, which Django's SessionMiddleware
+        # does not tell a backend about when it saves nothing: the lease would block.
+        raise ImproperlyConfigured(
+            f"{SETTING}['lock']: lock mode needs {MIDDLEWARE} in MIDDLEWARE (in place of "
+            "Django's SessionMiddleware)"
+        )
+    try:
+        if lock is True:
+            options["lock"] = LockSettings()
+        elif isinstance(lock, dict):
+            options["lock"] = LockSettings(**lock)
+        elif not isinstance(lock, LockSettings):
+            raise TypeError(f"not {type(lock).__name__}")
+    except (TypeError, ConfigurationError) as exc:
+        raise ImproperlyConfigured(
+            f"{SETTING}['lock'] must be True, a LockSettings or a dict of its fields: {exc}"
+        ) from exc
     return options
 
 
@@ -109,6 +166,26 @@ def get_store() -> DynamoDBSessionStore:
         if _from_settings is None:
             _from_settings = DynamoDBSessionStore(store_config())
         return _from_settings
+
+
+def on_async_store() -> bool:
+    """Whether the async methods run on the async store: ``DYNAMODB_SESSIONS_ASYNC_STORE`` is
+    true and aiobotocore is installed. Otherwise (the default) they run the sync store's calls
+    in worker threads, which measured faster (docs/benchmarks.md)."""
+    return _HAS_AIOBOTOCORE and bool(getattr(settings, ASYNC_STORE_SETTING, False))
+
+
+def get_async_store() -> AsyncSessionStore:
+    """The async twin of :func:`get_store`, for the async methods: the same configuration,
+    codec, clock and metrics hook, on aiobotocore (one client per event loop)."""
+    store = get_store()
+    with _lock:
+        twin = _twins.get(store)
+        if twin is None:
+            twin = _twins[store] = AsyncSessionStore(
+                store.config, codec=store.codec, clock=store.clock, metrics=store.metrics
+            )
+        return twin
 
 
 def set_store(store: DynamoDBSessionStore | None) -> None:
@@ -172,21 +249,31 @@ class SessionStore(SessionBase):
         return new_session_id()
 
     # -- the contract ----------------------------------------------------------------------
+    #
+    # Each operation is written once, as a flow over the core's flows, and run by the sync
+    # store (the sync methods) or by its async twin (the async ones): they cannot disagree.
 
     def load(self) -> dict[str, Any]:
         """Read the session; an unknown, expired or corrupt one is empty and loses its key."""
         store = get_store()
-        record = store.load(self.session_key)
-        data = record.to_dict()
-        if record.is_new or _is_past(_timeout(data, store)):
-            self._record, self._session_key = None, None
-            return {}
-        self._record = record
-        return data
+        return store._run(self._load_flow(store))
+
+    async def aload(self) -> dict[str, Any]:
+        """:meth:`load` on the async store."""
+        if not on_async_store():
+            return await _off_loop(self.load)()
+        store = get_async_store()
+        return await store._run(self._load_flow(store))
 
     def exists(self, session_key: str | None) -> bool:
         """Tell whether ``session_key`` names a valid stored session."""
         return session_key is not None and get_store().exists(session_key)
+
+    async def aexists(self, session_key: str | None) -> bool:
+        """:meth:`exists` on the async store."""
+        if not on_async_store():
+            return await _off_loop(self.exists)(session_key)
+        return session_key is not None and await get_async_store().exists(session_key)
 
     def create(self) -> None:
         """Store the current data under a new key now (as Django's engines do)."""
@@ -199,56 +286,54 @@ class SessionStore(SessionBase):
             self.modified = True
             return
 
+    async def acreate(self) -> None:
+        """:meth:`create` on the async store."""
+        while True:
+            self._session_key = self._get_new_session_key()
+            try:
+                await self.asave(must_create=True)
+            except CreateError:
+                continue
+            self.modified = True
+            return
+
     def save(self, must_create: bool = False) -> None:
         """Write the session: create only if absent (``must_create``, else ``CreateError``), or
         update only if still stored (else ``UpdateError``), merging concurrent changes."""
         if self.session_key is None:
             return self.create()
         data = self._get_session(no_load=must_create)
-        key = self.session_key
-        if key is None:  # the load just found the key unknown: this is a new session
+        if self.session_key is None:  # the load just found the key unknown: a new session
             return self.create()
         store = get_store()
-        timeout = _timeout(data, store)
-        if _is_past(timeout):
-            if not must_create:
-                self.delete(key)
-            return None
-        if must_create:
-            record = Session(data, session_id=key)
-            record.created = self._rotated_from  # None: a new session begins now
-            self._fill(record, data, timeout)
-            try:
-                store.create(record, keep_id=True)
-            except SessionExistsError as exc:
-                raise CreateError from exc
-        else:
-            stored = self._record
-            if stored is None or stored.session_id != key:
-                # A clear() without a load left nothing to compare with: read what is stored.
-                stored = store.load(key)
-            if stored.stored is None:
-                raise UpdateError
-            record = Session(data, session_id=key, stored=stored.stored)
-            self._fill(record, data, timeout)
-            if store.save(record) is SaveOutcome.GONE:
-                self._record = None
-                raise UpdateError
-            # After a merge the record also holds other requests' keys; so must Django's copy,
-            # or a second save in this request would read them as deleted.
-            self._session_cache = record.to_dict()
-        self._record, self._cleared = record, False
+        store._run(self._save_flow(store, data, must_create))
+        return None
+
+    async def asave(self, must_create: bool = False) -> None:
+        """:meth:`save` on the async store."""
+        if not on_async_store():
+            return await _off_loop(self.save)(must_create)
+        if self.session_key is None:
+            return await self.acreate()
+        data = await self._aget_session(no_load=must_create)
+        if self.session_key is None:
+            return await self.acreate()
+        store = get_async_store()
+        await store._run(self._save_flow(store, data, must_create))
         return None
 
     def delete(self, session_key: str | None = None) -> None:
         """Delete the stored session ``session_key`` (default: this one); absent is fine."""
-        key = self.session_key if session_key is None else session_key
-        if key is None:
-            return
-        rotated_to = self.session_key if key == self._leaving_key else None
-        get_store().delete(key, rotated_to=rotated_to)
-        if self._record is not None and self._record.session_id == key:
-            self._record = None
+        store = get_store()
+        store._run(self._delete_flow(store, session_key))
+
+    async def adelete(self, session_key: str | None = None) -> None:
+        """:meth:`delete` on the async store."""
+        if not on_async_store():
+            return await _off_loop(self.delete)(session_key)
+        store = get_async_store()
+        await store._run(self._delete_flow(store, session_key))
+        return None
 
     def cycle_key(self) -> None:
         """Move the session to a new key (log-in), keeping its data and its creation time:
@@ -282,30 +367,75 @@ class SessionStore(SessionBase):
         """Delete expired sessions (``manage.py clearsessions``); TTL does it too, but late."""
         get_store().gc()
 
-    async def aload(self) -> dict[str, Any]:
-        """:meth:`load` on a worker thread."""
-        return await _off_loop(self.load)()
-
-    async def aexists(self, session_key: str | None) -> bool:
-        """:meth:`exists` on a worker thread."""
-        return await _off_loop(self.exists)(session_key)
-
-    async def acreate(self) -> None:
-        """:meth:`create` on a worker thread."""
-        await _off_loop(self.create)()
-
-    async def asave(self, must_create: bool = False) -> None:
-        """:meth:`save` on a worker thread."""
-        await _off_loop(self.save)(must_create)
-
-    async def adelete(self, session_key: str | None = None) -> None:
-        """:meth:`delete` on a worker thread."""
-        await _off_loop(self.delete)(session_key)
-
     @classmethod
     async def aclear_expired(cls) -> None:
-        """:meth:`clear_expired` on a worker thread."""
-        await _off_loop(cls.clear_expired)()
+        """:meth:`clear_expired` on the async store."""
+        if not on_async_store():
+            return await _off_loop(cls.clear_expired)()
+        await get_async_store().gc()
+        return None
+
+    def release_lock(self) -> None:
+        """Lock mode: give back the lock this request's load took, if no save gave it back
+        already (the middleware calls it at the end of every request). Otherwise a no-op."""
+        record = self._record
+        if record is not None and record.stored is not None and record.stored.lock_owner:
+            get_store().release(record)
+
+    # -- the flows -------------------------------------------------------------------------
+
+    def _load_flow(self, store: _BaseStore) -> Flow[dict[str, Any]]:
+        record = yield from flows.load(store.config, store.codec, self.session_key, _now(store))
+        data = record.to_dict()
+        if record.is_new or _is_past(_timeout(data, store)):
+            self._record, self._session_key = None, None
+            return {}
+        self._record = record
+        return data
+
+    def _save_flow(self, store: _BaseStore, data: dict[str, Any], must_create: bool) -> Flow[None]:
+        key = self.session_key
+        assert key is not None  # save() made one
+        timeout = _timeout(data, store)
+        if _is_past(timeout):
+            if not must_create:
+                yield from self._delete_flow(store, key)
+            return
+        config, codec = store.config, store.codec
+        if must_create:
+            record = Session(data, session_id=key)
+            record.created = self._rotated_from  # None: a new session begins now
+            self._fill(record, data, timeout)
+            try:
+                yield from flows.create(config, codec, record, _now(store), keep_id=True)
+            except SessionExistsError as exc:
+                raise CreateError from exc
+        else:
+            stored = self._record
+            if stored is None or stored.session_id != key:
+                # A clear() without a load left nothing to compare with: read what is stored.
+                stored = yield from flows.load(config, codec, key, _now(store))
+            if stored.stored is None:
+                raise UpdateError
+            record = Session(data, session_id=key, stored=stored.stored)
+            self._fill(record, data, timeout)
+            if (yield from flows.save(config, codec, record, _now(store))) is SaveOutcome.GONE:
+                self._record = None
+                raise UpdateError
+            # After a merge the record also holds other requests' keys; so must Django's copy,
+            # or a second save in this request would read them as deleted.
+            self._session_cache = record.to_dict()
+        self._record, self._cleared = record, False
+
+    def _delete_flow(self, store: _BaseStore, session_key: str | None) -> Flow[None]:
+        key = self.session_key if session_key is None else session_key
+        if key is None:
+            return
+        # cycle_key()'s delete of the key it leaves is logged as a rotation, not a log-out.
+        rotated_to = self.session_key if key == self._leaving_key else None
+        yield from flows.end(store.config, key, rotated_to)
+        if self._record is not None and self._record.session_id == key:
+            self._record = None
 
     def _fill(self, record: Session, data: dict[str, Any], timeout: int | None) -> None:
         record.cleared = self._cleared
@@ -314,7 +444,11 @@ class SessionStore(SessionBase):
         record.user_id = None if user is None else str(user)
 
 
-def _timeout(data: dict[str, Any], store: DynamoDBSessionStore) -> int | None:
+def _now(store: _BaseStore) -> int:
+    return int(store.clock())
+
+
+def _timeout(data: dict[str, Any], store: _BaseStore) -> int | None:
     """The idle timeout ``set_expiry()`` asked for: seconds, or the time left before a datetime
     deadline; ``None`` (the default, SESSION_COOKIE_AGE) for no expiry or 0."""
     expiry = data.get(EXPIRY_KEY)
