@@ -10,6 +10,7 @@ import sys
 import urllib.request
 
 import pytest
+from tests.children import interruptible
 
 from dynamodb_sessions.cli import main
 
@@ -79,13 +80,14 @@ def test_provisioned_capacity_needs_both_numbers(env):
 
 def test_the_demo_serves_counts_and_stops_on_ctrl_c():
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_DYNAMODB")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dynamodb_sessions", "demo", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    with interruptible():
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dynamodb_sessions", "demo", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
     try:
         line = process.stdout.readline()
         match = re.search(r"http://127\.0\.0\.1:\d+/", line)

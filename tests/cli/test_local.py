@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from tests.children import interruptible
 
 from dynamodb_sessions import SessionStore, StoreConfig
 
@@ -28,13 +29,14 @@ class Local:
 
     def __init__(self, *args: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "dynamodb_sessions", "local", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
+        with interruptible():
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "dynamodb_sessions", "local", *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.children import interruptible
 
 CHROMIUM_ENV = "DYNAMODB_SESSIONS_CHROMIUM"
 LAUNCH_ARGS = [
@@ -56,13 +57,14 @@ def demo_url() -> Iterator[str]:
     """The demo, started as a user would, on the embedded engine; stopped with Ctrl-C."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["AWS_EC2_METADATA_DISABLED"] = "true"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dynamodb_sessions", "demo", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    with interruptible():
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dynamodb_sessions", "demo", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
     lines: queue.Queue[str] = queue.Queue()
     assert process.stdout is not None
     threading.Thread(target=lambda: lines.put(process.stdout.readline()), daemon=True).start()
