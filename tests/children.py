@@ -4,6 +4,8 @@ terminal: stoppable with Ctrl-C whatever the test runner's own signals are."""
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,3 +25,16 @@ def interruptible() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def start_command(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """``python -m dynamodb_sessions *args`` started as a user would from a terminal (see
+    :func:`interruptible`), with ``env`` and its output on text pipes."""
+    with interruptible():
+        return subprocess.Popen(
+            [sys.executable, "-m", "dynamodb_sessions", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )

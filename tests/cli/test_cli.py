@@ -5,12 +5,10 @@ import io
 import os
 import re
 import signal
-import subprocess
-import sys
 import urllib.request
 
 import pytest
-from tests.children import interruptible
+from tests.children import start_command
 
 from dynamodb_sessions.cli import main
 
@@ -80,14 +78,7 @@ def test_provisioned_capacity_needs_both_numbers(env):
 
 def test_the_demo_serves_counts_and_stops_on_ctrl_c():
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_DYNAMODB")}
-    with interruptible():
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dynamodb_sessions", "demo", "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
+    process = start_command("demo", "--port", "0", env=env)
     try:
         line = process.stdout.readline()
         match = re.search(r"http://127\.0\.0\.1:\d+/", line)

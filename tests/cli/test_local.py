@@ -10,12 +10,11 @@ import shlex
 import signal
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 
 import pytest
-from tests.children import interruptible
+from tests.children import start_command
 
 from dynamodb_sessions import SessionStore, StoreConfig
 
@@ -29,14 +28,7 @@ class Local:
 
     def __init__(self, *args: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        with interruptible():
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "dynamodb_sessions", "local", *args],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=env,
-            )
+        self.process = start_command("local", *args, env=env)
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 

@@ -15,14 +15,13 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.children import interruptible
+from tests.children import start_command
 
 CHROMIUM_ENV = "DYNAMODB_SESSIONS_CHROMIUM"
 LAUNCH_ARGS = [
@@ -57,14 +56,7 @@ def demo_url() -> Iterator[str]:
     """The demo, started as a user would, on the embedded engine; stopped with Ctrl-C."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["AWS_EC2_METADATA_DISABLED"] = "true"
-    with interruptible():
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dynamodb_sessions", "demo", "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
+    process = start_command("demo", "--port", "0", env=env)
     lines: queue.Queue[str] = queue.Queue()
     assert process.stdout is not None
     threading.Thread(target=lambda: lines.put(process.stdout.readline()), daemon=True).start()
