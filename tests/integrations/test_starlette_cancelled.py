@@ -6,12 +6,11 @@ middleware, against dynalite (lock mode needs atomic conditional writes)."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from typing import Any
 
 import anyio
 import pytest
-from tests.faults.proxy import FaultProxy
+from tests.faults.proxy import FaultProxy, through
 
 from dynamodb_sessions import AsyncSessionStore, SessionLockError, SessionStore
 from dynamodb_sessions.config import LockSettings
@@ -87,8 +86,7 @@ def middleware(
             await anyio.sleep_forever()
 
     if proxy is not None:
-        endpoint = dataclasses.replace(locking.connection, endpoint_url=proxy.endpoint)
-        locking = locking.replace(connection=endpoint)
+        locking = through(locking, proxy)
     return SessionMiddleware(app, store=AsyncSessionStore(locking, clock=clock))
 
 
