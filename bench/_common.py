@@ -17,6 +17,7 @@ from typing import Any
 
 from dynamodb_sessions import Connection, SessionStore, StoreConfig
 from dynamodb_sessions._core.items import item_size
+from dynamodb_sessions.config import TRANSPORT_ENV
 from dynamodb_sessions.exceptions import ConfigurationError
 from dynamodb_sessions.local import LOCAL_CREDENTIALS, dynalite_engine
 from dynamodb_sessions.store import make_client
@@ -50,7 +51,14 @@ def dynalite_version() -> str:
 
 
 def connection(endpoint: str) -> Connection:
-    return Connection(endpoint_url=endpoint, **LOCAL_CREDENTIALS)  # type: ignore[arg-type]
+    """The local engine's connection, on the transport ``AWS_DYNAMODB_SESSION_TRANSPORT``
+    chooses, as an application's would (unset: the library's default)."""
+    chosen = os.environ.get(TRANSPORT_ENV, "").strip()
+    return Connection(
+        endpoint_url=endpoint,
+        **LOCAL_CREDENTIALS,  # type: ignore[arg-type]
+        **({"transport": chosen} if chosen else {}),
+    )
 
 
 def new_table(endpoint: str, name: str, **config: Any) -> StoreConfig:

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -426,11 +427,13 @@ def _ours(framework: str, endpoint: str) -> tuple[Any, str, Any, Any]:
         adapter.close()
         drop_table(cfg)
 
-    return adapter.app, adapter.cookie_name, adapter.store.client, close
+    return adapter.app, adapter.cookie_name, adapter.store, close
 
 
 def app_for(framework: str, variant: str, endpoint: str) -> tuple[Any, str, Any, Any]:
-    """A variant's WSGI app on a table of its own: (app, cookie name, botocore client, close)."""
+    """A variant's WSGI app on a table of its own: (app, cookie name, what sends its DynamoDB
+    calls, close). What sends them is the peer's botocore client, or this library's store
+    (whichever transport it is on: see :func:`recording`)."""
     table = f"bench-peer-{uuid.uuid4().hex[:8]}"
     if variant != "peer":
         return _ours(framework, endpoint)
@@ -453,25 +456,53 @@ def new_session(app: Any, cookie_name: str) -> str:
     return cookie
 
 
+@contextlib.contextmanager
+def recording(sender: Any) -> Iterator[list[str]]:
+    """The DynamoDB operations ``sender`` (a botocore client, or this library's store) sends
+    meanwhile, by name (``GetItem``), as they go out: through botocore's event hooks, or on
+    the store's lean transport, which has none, at its ``call``."""
+    from dynamodb_sessions import SessionStore
+    from dynamodb_sessions._core.wire import OPERATIONS
+
+    operations: list[str] = []
+    transport = sender.transport if isinstance(sender, SessionStore) else None
+    if transport is not None:
+        send = transport.call
+
+        def call(method: str, params: Any) -> dict[str, Any]:
+            operations.append(OPERATIONS[method])
+            return send(method, params)
+
+        transport.call = call  # type: ignore[method-assign]
+        try:
+            yield operations
+        finally:
+            del transport.call
+        return
+
+    def count(model: Any, **_: Any) -> None:
+        operations.append(model.name)
+
+    client = sender.client if isinstance(sender, SessionStore) else sender
+    client.meta.events.register("before-call.dynamodb", count)
+    try:
+        yield operations
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", count)
+
+
 def _serve(framework: str, variant: str, endpoint: str) -> None:
     from bench.adapters import call_wsgi
 
-    app, cookie_name, client, close = app_for(framework, variant, endpoint)
+    app, cookie_name, sender, close = app_for(framework, variant, endpoint)
     try:
         cookie = new_session(app, cookie_name)
-        operations: list[str] = []
-
-        def count(model: Any, **_: Any) -> None:
-            operations.append(model.name)
-
         calls = {}
-        client.meta.events.register("before-call.dynamodb", count)
         for path in PATHS.values():
-            operations.clear()
-            status, _ = call_wsgi(app, path, cookie)
+            with recording(sender) as operations:
+                status, _ = call_wsgi(app, path, cookie)
             assert status == 200, (path, status)
-            calls[path] = list(operations)
-        client.meta.events.unregister("before-call.dynamodb", count)
+            calls[path] = operations
         print(json.dumps(calls), flush=True)
         for line in sys.stdin:
             path, count_text = line.split()
