@@ -2,7 +2,7 @@
 replayed: what the library, its transport's wire work and the framework cost, without the
 engine, the socket or the machine's other load. Before/after figures for CPU cuts.
 
-    .venv/bin/python -m bench.replay [--baseline-src ../main/src] [--rounds 9] [--n 500]
+    .venv/bin/python -m bench.replay [--baseline-src ../main/src] [--rounds 41] [--n 100]
     .venv/bin/python -m bench.replay --profile Flask /write    # cProfile of one, by function
 
 Each variant (this tree's library, and with ``--baseline-src`` another tree's) is an app of
@@ -11,7 +11,8 @@ request once for real and records DynamoDB's answers; from then on its transport
 with them at the HTTP exchange (``Transport._send``), so everything above the HTTP layer runs
 as in production: the adapter, the session, the flows, the request building, signing and
 parsing of the lean transport. The parent asks the workers in turn, rounds alternating which
-goes first, for the process CPU time of ``n`` requests; a figure is the median over rounds.
+goes first, for the process CPU time of ``n`` requests; a figure is the median over rounds
+(many short rounds: on a shared machine the load moves less within one).
 Needs the lean transport (``AWS_DYNAMODB_SESSION_TRANSPORT=lean``, or the default where it
 is lean): botocore's transport has no such seam.
 """
@@ -84,7 +85,7 @@ def _worker(framework: str, endpoint: str, profile: str | None) -> None:
         print("ready", flush=True)
         for line in sys.stdin:
             path, count = line.split()
-            for _ in range(50):
+            for _ in range(5):
                 call_wsgi(app, path, cookie)
             used = time.process_time()
             for _ in range(int(count)):
@@ -112,8 +113,8 @@ def _start(framework: str, endpoint: str, src: str, profile: str | None = None) 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.replay", description=__doc__)
     parser.add_argument("--baseline-src", metavar="DIR", help="also this tree's library: before")
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=41)
+    parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--frameworks", default="Flask,Django")
     parser.add_argument("--profile", nargs=2, metavar=("FRAMEWORK", "PATH"))
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)

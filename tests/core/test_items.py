@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dynamodb_sessions import ConfigurationError, SessionTooLargeError, StoreConfig, StoredState
 from dynamodb_sessions._core.items import (
@@ -7,9 +9,10 @@ from dynamodb_sessions._core.items import (
     is_valid,
     item_size,
     parse_item,
+    surely_fits,
     touch_due,
 )
-from dynamodb_sessions.config import Attributes
+from dynamodb_sessions.config import Attributes, LockSettings
 from dynamodb_sessions.exceptions import CorruptSessionError
 
 CONFIG = StoreConfig(table="t", timeout=100, gc_lifetime=300)
@@ -96,6 +99,44 @@ def test_oversized_items_are_refused_before_any_write():
         )
     assert caught.value.limit == 400 * 1024
     assert caught.value.size > 400 * 1024
+
+
+@given(
+    key=st.text(max_size=80),
+    values=st.dictionaries(st.text(max_size=30), st.binary(max_size=64), max_size=6),
+    user=st.none() | st.text(max_size=40),
+    timeout=st.none() | st.integers(1, 10**45),
+    version=st.integers(1, 10**45),
+    limit=st.integers(1, 2000),
+    lock=st.booleans(),
+)
+def test_a_size_surely_within_the_limit_passes_the_exact_guard(
+    key, values, user, timeout, version, limit, lock
+):
+    # The cheap bound only ever skips the exact guard of build_item where it would pass.
+    config = CONFIG.replace(max_item_bytes=limit, lock=LockSettings() if lock else None)
+    now = 1_800_000_000
+    expires = expires_at(now, timeout or config.timeout, config)
+    half = len(values) // 2
+    parts = (dict(list(values.items())[:half]), dict(list(values.items())[half:]))
+    if surely_fits(key, parts, user, max(expires, version), config):
+        build_item(
+            key,
+            values,
+            now=now,
+            created=now,
+            timeout=timeout,
+            version=version,
+            user_id=user,
+            config=config,
+        )
+
+
+def test_a_session_far_below_the_limit_is_surely_within_it():
+    values = {"user": b"J" + b"x" * 20, "blob": b"Z" + b"x" * 2000}
+    assert surely_fits("k" * 64, (values, {"n": b"J1"}), "alice", 1_800_000_000, CONFIG)
+    assert not surely_fits("k" * 64, (values,), None, 10**40, CONFIG)  # a number too large
+    assert not surely_fits("k" * 64, ({"big": b"x" * 400 * 1024},), None, 1, CONFIG)
 
 
 def test_an_item_missing_attributes_is_corrupt():

@@ -151,3 +151,46 @@ def test_an_encrypted_0_1_item_is_converted_to_values_bound_to_their_key_names(c
     item = raw_item(store, sid)
     assert "data" not in item and item["s:role"]["B"][:1] == b"E"
     assert dict(store.load(sid)) == {"role": "admin", "x": 2}
+
+
+def test_a_save_writes_every_value_changed_and_no_other(config, clock):
+    # Encrypted values are new bytes on every write, so the item tells which ones were written.
+    # The save decodes again only what the session may have changed since its load: values
+    # changed in place (a list, a dict) or replaced are written; a value set again to an equal
+    # one, or untouched, is not.
+    store = SessionStore(
+        config.replace(encryption_keys=(base64.b64encode(os.urandom(32)).decode(),)), clock=clock
+    )
+    data = {
+        "big": "x" * 3000,  # compressed
+        "name": "ann",
+        "n": 1,
+        "ratio": 0.5,
+        "none": None,
+        "cart": [1],
+        "prefs": {"a": 1},
+        "same": [1, 2],
+        "flag": True,
+    }
+    sid = new_stored(store, data)
+    before = raw_item(store, sid)
+    session = store.load(sid)
+    session["cart"].append(2)  # in place
+    session["prefs"]["b"] = 2  # in place
+    session["same"] = [1, 2]  # an equal value: nothing to write
+    session["name"] = "bob"
+    session["ratio"] = 0.5  # equal, another object
+    session.modified = True
+    assert store.save(session) is SaveOutcome.SAVED
+    after = raw_item(store, sid)
+    written = {name[2:] for name in after if name.startswith("s:") and after[name] != before[name]}
+    assert written == {"cart", "prefs", "name"}
+    expected = {**data, "cart": [1, 2], "prefs": {"a": 1, "b": 2}, "name": "bob"}
+    assert dict(store.load(sid)) == expected
+    # A second save in the same request (Django's can) compares with what the first wrote.
+    session["name"] = "ann"
+    session["big"] = "y" * 3000
+    assert store.save(session) is SaveOutcome.SAVED
+    assert dict(store.load(sid)) == {**expected, "name": "ann", "big": "y" * 3000}
+    session["name"] = "ann"  # as the first save left it: nothing to write
+    assert store.save(session) is SaveOutcome.UNCHANGED

@@ -39,6 +39,7 @@ from .items import (
     item_size,
     own_item,
     parse_item,
+    surely_fits,
     touch_due,
     unread_bounds,
     validity_bounds,
@@ -259,7 +260,9 @@ def save(config: StoreConfig, codec: Codec, session: Session, now: int) -> Flow[
         return SaveOutcome.SAVED
     key = _key(config, session.session_id)
     data = session.to_dict()
-    changes = diff(_decode_or_empty(codec, state, key), data, session.cleared)
+    # After a clear everything is written: what was stored does not matter.
+    stored = {} if session.cleared else _stored_data(codec, state, key, data)
+    changes = diff(stored, data, session.cleared)
     # An unchanged session is not rewritten, unless its data is under a retired key (then the
     # refresh re-encrypts it, so old keys fall out of use).
     if (
@@ -475,27 +478,31 @@ def _delta_params(
     limit once changed (as read, with these changes applied), before anything is written."""
     key = _key(config, session.session_id)
     values = encode_values(codec, changes.set, key)
-    kept = {name: blob for name, blob in state.values.items() if name not in changes.deleted}
     timeout = session.timeout
-    build_item(  # the size guard: the item as it will be
-        key,
-        {**kept, **values},
-        now=now,
-        created=state.created,
-        timeout=timeout,
-        version=state.version + 1,
-        user_id=session.user_id,
-        config=config,
-    )
+    user_id = session.user_id
+    expires = expires_at(now, idle_timeout(timeout, config), config)
+    largest = max(expires, state.version + 1)  # the item's other numbers are below these
+    if not surely_fits(key, (state.values, values), user_id, largest, config):
+        kept = {name: blob for name, blob in state.values.items() if name not in changes.deleted}
+        build_item(  # the size guard: the item as it will be
+            key,
+            {**kept, **values},
+            now=now,
+            created=state.created,
+            timeout=timeout,
+            version=state.version + 1,
+            user_id=user_id,
+            config=config,
+        )
     return requests.update_values(
         config,
         key,
         values=values,
         removed=sorted(changes.deleted),
         now=now,
-        expires=expires_at(now, idle_timeout(timeout, config), config),
+        expires=expires,
         timeout=timeout,
-        user_id=session.user_id,
+        user_id=user_id,
         bounds=validity_bounds(state, now, config),
         lock_owner=owner,
         # Removing keys may empty the session; its delete must still hold the lock.
@@ -530,8 +537,10 @@ def _update(
             for tag in placeholders
             if tag.startswith("#s")
         }
-        landed = dataclasses.replace(
-            _touched(state, now, config, timeout=session.timeout),
+        landed = _touched(
+            state,
+            now,
+            config,
             version=state.version + 1,  # at least: others may have bumped it too
             timeout=session.timeout,
             user_id=session.user_id,
@@ -801,10 +810,42 @@ def _read_if_intact(config: StoreConfig, session_id: str) -> Flow[StoredState | 
 def decode_state(codec: Codec, state: StoredState, key: str) -> dict[str, Any]:
     """The session data of the item read as ``state`` (stored under ``key``): its keys' values,
     or the ``data`` blob of an item of 0.1. Raises :class:`CorruptSessionError` on any value
-    that cannot be decoded."""
+    that cannot be decoded. Kept on ``state`` (``decoded``) for :func:`_stored_data`."""
     data = {} if state.raw is None else codec.decode(state.raw, item_key=key)
     for name, blob in state.values.items():
         data[name] = codec.decode_value(name, blob, item_key=key)
+    # A cache of a frozen record, set once, as dataclasses sets the fields of one.
+    object.__setattr__(state, "decoded", (codec, state.values, dict(data)))
+    return data
+
+
+# Types whose values nothing changes in place: a session still holding the very object its
+# load decoded holds the value that is stored (a float unless NaN, which differs from itself).
+_IMMUTABLE = frozenset({str, int, bool, float, bytes, type(None)})
+_ABSENT: Any = object()
+
+
+def _stored_data(
+    codec: Codec, state: StoredState, key: str, current: Mapping[str, Any]
+) -> dict[str, Any]:
+    """:func:`_decode_or_empty` of ``state``, for a save of ``current``: a value the load of
+    ``state`` decoded (:func:`decode_state`) that ``current`` still holds, the very object, of
+    a type nothing changes in place, is not decoded again (on the most common save, which
+    changes a key or two, most values and the largest ones are such)."""
+    memo = state.decoded
+    if memo is None or memo[0] is not codec or memo[1] is not state.values or state.raw is not None:
+        return _decode_or_empty(codec, state, key)
+    as_read = memo[2]
+    data: dict[str, Any] = {}
+    for name, blob in state.values.items():
+        value = current.get(name, _ABSENT)
+        if value is as_read.get(name, _ABSENT) and type(value) in _IMMUTABLE and value == value:
+            data[name] = value
+            continue
+        try:
+            data[name] = codec.decode_value(name, blob, item_key=key)
+        except CorruptSessionError:
+            continue
     return data
 
 
@@ -834,11 +875,11 @@ def _decode_or_empty(codec: Codec, state: StoredState, key: str) -> dict[str, An
     return data
 
 
-def _touched(
-    state: StoredState, now: int, config: StoreConfig, *, timeout: int | None = None
-) -> StoredState:
-    expires = expires_at(now, idle_timeout(timeout or state.timeout, config), config)
-    return dataclasses.replace(state, accessed=now, expires=expires, lock_owner=None)
+def _touched(state: StoredState, now: int, config: StoreConfig, **changes: Any) -> StoredState:
+    """``state`` as a write at ``now`` leaves it, with ``changes`` (one copy): the expiry
+    follows the ``timeout`` among them, else the one read."""
+    expires = expires_at(now, idle_timeout(changes.get("timeout") or state.timeout, config), config)
+    return dataclasses.replace(state, accessed=now, expires=expires, lock_owner=None, **changes)
 
 
 def _held_lock(config: StoreConfig, state: StoredState) -> str | None:

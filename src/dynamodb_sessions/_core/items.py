@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,11 @@ class StoredState:
     user_id: str | None = None
     lock_owner: str | None = None  # lock mode: the lease this request holds on the item
     values: Mapping[str, bytes] = field(default_factory=dict)
+    # What the load decoded of ``values`` (``flows.decode_state``): (codec, values, data). Set
+    # once, by that decoding; a save need not decode again what the session still holds as read.
+    decoded: tuple[Any, Mapping[str, bytes], Mapping[str, Any]] | None = field(
+        default=None, init=False, compare=False, repr=False
+    )
 
 
 def value_attribute(name: str) -> str:
@@ -149,8 +155,44 @@ def build_item(
     return item
 
 
+def surely_fits(
+    key: str,
+    values: Iterable[Mapping[str, bytes]],
+    user_id: str | None,
+    largest: int,
+    config: StoreConfig,
+) -> bool:
+    """Tell, cheaply, whether the item :func:`build_item` would make of ``key``, the session
+    keys of all ``values``, ``user_id`` and numbers up to ``largest`` is sure to pass
+    its size guard, by an upper bound on its size: every character of a name or string 4
+    bytes (UTF-8's most), every number :data:`MAX_NUMBER_BYTES`, a key in several of
+    ``values`` counted in each. A write far below the limit (most are) need not build the
+    item to measure it exactly."""
+    if largest >= _NUMBER_BOUND:
+        return False
+    size = _fixed_bound(config.attributes) + 4 * len(key) + lock_reserve(config)
+    if user_id is not None:
+        size += 4 * len(user_id)
+    for mapping in values:
+        size += sum(map(len, mapping.values())) + 4 * sum(map(len, mapping))
+        size += len(VALUE_PREFIX) * len(mapping)
+    return size <= config.max_item_bytes
+
+
+@functools.cache
+def _fixed_bound(names: Attributes) -> int:
+    """The most that the attributes of every session item but its key's value and the session
+    keys take: their names, the numbers' values, a pinned timeout's included."""
+    fixed = (names.key, names.expires, names.accessed, names.created, names.version)
+    numbers = 5  # expires, accessed, created, version, the pinned timeout
+    return sum(len(name.encode()) for name in (*fixed, names.pinned_timeout, names.user)) + (
+        numbers * MAX_NUMBER_BYTES
+    )
+
+
 LOCK_OWNER_CHARS = 32  # lock.new_owner(): 16 random bytes in hex
 MAX_NUMBER_BYTES = 21  # DynamoDB's largest number (38 digits), as stored
+_NUMBER_BOUND = 10**40  # a whole number below it takes MAX_NUMBER_BYTES at most (item_size)
 
 
 def lock_reserve(config: StoreConfig) -> int:

@@ -251,7 +251,10 @@ class DynamoDBSessions:
         def let_go(_: BaseException | None) -> None:
             # Lock mode: an exception that propagates (PROPAGATE_EXCEPTIONS, testing) skips
             # save_session, so the lock would stay held for its lease. After a save_session
-            # this is a no-op (no lock held, no call); an unloaded session holds none.
+            # this is a no-op (no lock held, no call); an unloaded session holds none, and
+            # without lock mode no session does.
+            if store.config.lock is None:
+                return
             session = g.get(_SESSION)
             if isinstance(session, FlaskSession) and session.is_loaded:
                 with suppress(SessionError):
