@@ -33,7 +33,7 @@ from typing import Any
 from bench._common import ROOT, dynalite, median
 from bench.peers import CREDENTIALS
 
-PATHS = ("/read", "/write")
+PATHS = ("/read", "/write", "/unused")
 
 
 def replaying(store: Any, app: Any, cookie: str, paths: tuple[str, ...]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from .ids import is_well_formed, new_session_id
 _T = TypeVar("_T")
 _S = TypeVar("_S", bound="Session")
 _MISSING: Any = object()
+_UNLOADED = "(not loaded)"  # a deferred session's id until it loads (never seen)
 
 
 class Session(dict[str, Any]):
@@ -91,7 +92,8 @@ class Session(dict[str, Any]):
         stored (a get, ``in``, ``len``, iteration, ``del``, :meth:`pop`, :meth:`setdefault`, an
         attribute) loads first, and the keys set so far are laid over what was read.
         """
-        session = cls()
+        # No id of its own: every access to one loads first, and takes the loaded session's.
+        session = cls(session_id=_UNLOADED)
         session._loader = loader
         session._blind_id = session_id if is_well_formed(session_id) else None
         return session

@@ -143,8 +143,10 @@ class DynamoDBSessionInterface(SessionInterface):
         """A session that loads the one the cookie names on first use."""
         cookie = request.cookies.get(self.get_cookie_name(app))
         session = FlaskSession.deferred(lambda: self.store.load(cookie), session_id=cookie)
-        # Kept for the teardown: reading it through flask.session would mark it accessed.
-        setattr(g, _SESSION, session)
+        if self.store.config.lock is not None:
+            # Kept for the teardown (lock mode): reading it through flask.session would mark
+            # it accessed.
+            setattr(g, _SESSION, session)
         return session
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
@@ -170,13 +172,17 @@ class DynamoDBSessionInterface(SessionInterface):
             report_unavailable(self.store.metrics, exc, "Flask")
             unavailable(response)
             return
-        for header, value in caching_headers(
-            sends_cookie=update.action is not CookieAction.KEEP,
-            accessed=session.accessed,
-            vary=", ".join(response.headers.getlist("Vary")) or None,
-            cache_control=response.headers.get("Cache-Control"),
-        ):
-            response.headers[header] = value
+        sends_cookie = update.action is not CookieAction.KEEP
+        if sends_cookie or session.accessed:  # else no caching header changes: none is read
+            for header, value in caching_headers(
+                sends_cookie=sends_cookie,
+                accessed=session.accessed,
+                vary=", ".join(response.headers.getlist("Vary")) or None,
+                cache_control=response.headers.get("Cache-Control"),
+            ):
+                response.headers[header] = value
+        if not sends_cookie:
+            return  # the cookie stays as it is (most requests): none of its settings matter
         name = self.get_cookie_name(app)
         options: dict[str, Any] = {
             "domain": self.get_cookie_domain(app),
