@@ -25,6 +25,7 @@ import socket
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -149,6 +150,9 @@ class _Direct:
             # As urllib3 for botocore: the CA bundle, the host name checked, HTTP/1.1 by ALPN.
             self._tls = ssl.create_default_context(cafile=endpoint.ca_certs)
             self._tls.set_alpn_protocols(["http/1.1"])
+        # A store dropped unclosed closes its idle connections when collected, as urllib3's
+        # pools do (the list is kept, never replaced, for this).
+        weakref.finalize(self, _close_all, self._idle)
 
     def send(self, body: bytes, headers: dict[str, str]) -> wire.Answer | wire.Lost:
         """One exchange: the answer, or how the connection failed (botocore's exception)."""
@@ -220,9 +224,12 @@ class _Direct:
         """Close the idle connections, and each busy one when its call ends."""
         with self._lock:
             self._closed = True
-            idle, self._idle = self._idle, []
-        for sock in idle:
-            sock.close()
+        _close_all(self._idle)
+
+
+def _close_all(sockets: list[socket.socket]) -> None:
+    while sockets:
+        sockets.pop().close()
 
 
 def _receive(sock: socket.socket) -> tuple[wire.Answer, bool]:
@@ -341,9 +348,10 @@ class Transport:
                 reply = None
                 continue
             credentials = _frozen(self._credentials).get_frozen_credentials()
-            reply = self._sender.send(
-                body, endpoint.headers(operation, body, credentials, step.attempt)
-            )
+            reply = self._send(body, endpoint.headers(operation, body, credentials, step.attempt))
+
+    def _send(self, body: bytes, headers: dict[str, str]) -> wire.Answer | wire.Lost:
+        return self._sender.send(body, headers)
 
     def close(self) -> None:
         """Close the pooled connections."""
