@@ -2,9 +2,10 @@
 
 botocore spends most of a small call's CPU on what a session store does not need per call:
 endpoint rules evaluated again, event hooks, model-driven serialising and parsing. Here the
-request dicts of ``_core/requests.py`` go out as DynamoDB JSON over a pooled connection (urllib3
-for :class:`Transport`, aiohttp for :class:`AsyncTransport`), signed and parsed by
-``_core/wire.py``, retried by its :func:`~._core.wire.exchange` (botocore's ``standard`` mode).
+request dicts of ``_core/requests.py`` go out as DynamoDB JSON over a pooled connection (for
+:class:`Transport`, keep-alive sockets of its own speaking ``_core/http.py``, or urllib3
+through a proxy; aiohttp for :class:`AsyncTransport`), signed and parsed by ``_core/wire.py``,
+retried by its :func:`~._core.wire.exchange` (botocore's ``standard`` mode).
 
 botocore keeps what it does well: the credential chain (read frozen on every call, so a refresh
 applies), the endpoint (resolved once, by the botocore client the store makes anyway: region,
@@ -277,29 +278,24 @@ def _recv(sock: socket.socket) -> bytes:
     return data
 
 
-class _Proxied:
-    """Through an HTTP(S) proxy (the client's ``proxies`` or the environment's): urllib3's
-    ``ProxyManager``, which does what proxies need (CONNECT tunnels for ``https``, proxy
-    authentication in the URL, TLS to the proxy) and is what botocore itself uses."""
+class _Urllib3:
+    """Through an HTTP(S) proxy (the client's ``proxies`` or the environment's): a urllib3
+    ``ProxyManager`` (:func:`_proxied`), which does what proxies need (CONNECT tunnels for
+    ``https``, proxy authentication in the URL, TLS to the proxy) as botocore itself does it.
+    ``pool`` may be any urllib3 pool; ``target`` what it is asked for (a proxy takes the URL)."""
 
-    def __init__(self, proxy: str, endpoint: _Endpoint, connection: Connection) -> None:
-        self._url = endpoint.url
-        options: dict[str, Any] = {
-            "maxsize": connection.max_pool_connections,
-            "timeout": urllib3.Timeout(
-                connect=connection.connect_timeout, read=connection.read_timeout
-            ),
-            "retries": False,
-        }
-        if endpoint.ca_certs is not None:
-            options["ca_certs"] = endpoint.ca_certs
-        self.pool = urllib3.ProxyManager(proxy, **options)
+    def __init__(self, pool: Any, target: str, url: str) -> None:
+        self.pool = pool
+        self._target = target
+        self._url = url
 
     def send(self, body: bytes, headers: dict[str, str]) -> wire.Answer | wire.Lost:
         """One exchange: the answer, or how the connection failed (botocore's exception)."""
         url = self._url
         try:
-            response = self.pool.urlopen("POST", url, body=body, headers=headers, redirect=False)
+            response = self.pool.urlopen(
+                "POST", self._target, body=body, headers=headers, redirect=False
+            )
         except (urllib3.exceptions.NewConnectionError, socket.gaierror) as exc:
             # Before ConnectTimeoutError, which urllib3 makes NewConnectionError's base.
             return wire.Lost(EndpointConnectionError(endpoint_url=url, error=exc))
@@ -315,7 +311,30 @@ class _Proxied:
 
     def close(self) -> None:
         """Close the pooled connections."""
-        self.pool.clear()
+        if isinstance(self.pool, urllib3.PoolManager):
+            self.pool.clear()
+        else:
+            self.pool.close()
+
+
+def urllib3_options(endpoint: _Endpoint, connection: Connection) -> dict[str, Any]:
+    """The settings of a urllib3 pool for ``endpoint``: botocore's pool size, timeouts and CA
+    bundle, and no retries (:func:`wire.exchange` retries)."""
+    options: dict[str, Any] = {
+        "maxsize": connection.max_pool_connections,
+        "timeout": urllib3.Timeout(
+            connect=connection.connect_timeout, read=connection.read_timeout
+        ),
+        "retries": False,
+    }
+    if endpoint.ca_certs is not None:
+        options["ca_certs"] = endpoint.ca_certs
+    return options
+
+
+def _proxied(proxy: str, endpoint: _Endpoint, connection: Connection) -> _Urllib3:
+    pool = urllib3.ProxyManager(proxy, **urllib3_options(endpoint, connection))
+    return _Urllib3(pool, endpoint.url, endpoint.url)
 
 
 class Transport:
@@ -327,9 +346,9 @@ class Transport:
     ) -> None:
         self._endpoint = endpoint = _Endpoint(client, connection, ca_bundle)
         self._credentials = credentials
-        self._sender: _Direct | _Proxied
+        self._sender: _Direct | _Urllib3
         if endpoint.proxy:
-            self._sender = _Proxied(endpoint.proxy, endpoint, connection)
+            self._sender = _proxied(endpoint.proxy, endpoint, connection)
         else:
             self._sender = _Direct(endpoint, connection)
 
