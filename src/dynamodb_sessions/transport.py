@@ -218,7 +218,8 @@ class _Direct:
         except BaseException:
             sock.close()
             raise
-        self.opened += 1
+        with self._lock:
+            self.opened += 1
         return sock
 
     def close(self) -> None:
@@ -229,8 +230,12 @@ class _Direct:
 
 
 def _close_all(sockets: list[socket.socket]) -> None:
-    while sockets:
-        sockets.pop().close()
+    while True:
+        try:
+            sock = sockets.pop()  # (one at a time: a call may be taking one meanwhile)
+        except IndexError:
+            return
+        sock.close()
 
 
 def _receive(sock: socket.socket) -> tuple[wire.Answer, bool]:
@@ -245,7 +250,7 @@ def _receive(sock: socket.socket) -> tuple[wire.Answer, bool]:
             continue
         head = http.head(data[:end])
         data = data[end + 4 :]
-        if head.status >= 200 or head.status == 101:
+        if head.status >= 200:
             break  # (an interim 1xx answer is skipped, as http.client skips 100 Continue)
     if head.length is not None:
         if len(data) < head.length:

@@ -95,6 +95,7 @@ def test_the_framing_of_a_body(raw, length, chunked, keep_alive):
         b"HTTP/2 200 OK",
         b"HTTP/1.1 2000 OK",
         b"HTTP/1.1 20x OK",
+        b"HTTP/1.1 101 Switching Protocols",
         b"HTTP/1.1 200 OK\r\nno colon here",
         b"HTTP/1.1 200 OK\r\n folded: line",
         b"HTTP/1.1 200 OK\r\nName : spaced",

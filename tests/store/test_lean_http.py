@@ -25,8 +25,10 @@ from botocore.exceptions import (
 )
 
 from dynamodb_sessions import Session, SessionStore, StoreConfig
+from dynamodb_sessions._core import wire
+from dynamodb_sessions._core.http import Malformed
 from dynamodb_sessions.exceptions import BackendUnavailableError
-from dynamodb_sessions.transport import Transport
+from dynamodb_sessions.transport import Transport, _receive
 from faults.proxy import FaultProxy, operation_of, read_message, through
 
 # An answer as relayed: the pieces to send (each its own sendall), and whether to close after.
@@ -144,6 +146,20 @@ def connections(engine, calls: int) -> int:
     return 1 if engine.name == "dynalite" else calls
 
 
+def attempts(store: SessionStore) -> list[bytes]:
+    """The bodies the transport sends from now on, an item per attempt."""
+    assert isinstance(store.transport, Transport)
+    sent: list[bytes] = []
+    send = store.transport._send
+
+    def record(body: bytes, headers: dict[str, str]) -> object:
+        sent.append(body)
+        return send(body, headers)
+
+    store.transport._send = record  # type: ignore[method-assign]
+    return sent
+
+
 def split(answer: bytes, size: int) -> list[bytes]:
     return [answer[i : i + size] for i in range(0, len(answer), size)]
 
@@ -200,11 +216,13 @@ def test_connection_close_is_honoured(engine, config):
 def test_an_idle_connection_the_server_closed_is_not_used_again(engine, config):
     with FaultProxy(engine.endpoint) as proxy:
         with SessionStore(lean_through(config, proxy.endpoint)) as store:
+            sent = attempts(store)
             round_trips(store, 1)
             proxy.heal()  # closes every connection, the idle one included
             round_trips(store, 1)
             assert sender(store).opened == 2
-        assert proxy.operations() == ["PutItem", "GetItem"] * 2  # no retry was needed
+        assert proxy.operations() == ["PutItem", "GetItem"] * 2
+        assert len(sent) == 4  # not sent on the closed connection: no retry was needed
 
 
 def truncating(times: int) -> Shape:
@@ -412,3 +430,54 @@ def test_a_certificate_not_for_this_endpoint_is_refused(
     assert isinstance(cause, HTTPClientError)
     assert isinstance(cause.kwargs["error"], ssl.SSLCertVerificationError)
     assert server.operations == []  # nothing was sent
+
+
+# -- what no engine sends: answers read from a socket pair ------------------------------------
+
+
+def received(answer: bytes, close: bool = True):
+    """What the transport reads of ``answer`` from a socket (the sender closing after it)."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.settimeout(5)
+        theirs.sendall(answer)
+        if close:
+            theirs.shutdown(socket.SHUT_WR)
+        return _receive(ours)
+
+
+def test_an_interim_answer_is_skipped():
+    answer, keep = received(
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+        close=False,
+    )
+    assert (answer.status, answer.body, keep) == (200, b"{}", True)
+
+
+def test_an_answer_without_length_is_read_until_the_close_and_not_taken_as_framed():
+    answer, keep = received(b"HTTP/1.1 200 OK\r\nContent-Type: x\r\n\r\n{}")
+    assert (answer.body, keep) == (b"{}", False)
+    assert not wire.framed(answer.headers, answer.body)  # the store never reads it as data
+
+
+def test_bytes_after_the_announced_body_end_the_connection():
+    answer, keep = received(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}junk", close=False)
+    assert (answer.body, keep) == (b"{}", False)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}",  # a short body
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n",  # no last chunk
+        b"HTTP/1.1 200 OK\r\nContent-Le",  # a head cut short
+    ],
+)
+def test_an_answer_cut_short_is_a_closed_connection(data):
+    with pytest.raises(ConnectionResetError):
+        received(data)
+
+
+def test_what_is_not_http_is_malformed():
+    with pytest.raises(Malformed):
+        received(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")

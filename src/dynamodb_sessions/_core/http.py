@@ -55,6 +55,8 @@ def head(data: bytes) -> Head:
     if version[:7] != "HTTP/1." or len(code) != 3 or not code.isdigit() or rest[3:4] not in " ":
         raise Malformed(f"not an HTTP/1.1 status line: {lines[0][:80]!r}")
     status = int(code)
+    if status == 101:
+        raise Malformed("a switch of protocol nobody asked for")
     headers: dict[str, str] = {}
     for line in lines[1:]:
         name, colon, value = line.partition(":")
