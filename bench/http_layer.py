@@ -15,14 +15,14 @@ installed).
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import io
-import time
 from collections.abc import Callable
 from typing import Any
 
 from bench._common import dynalite, median, new_table
-from bench.transport import on, stored_item
+from bench.transport import interleaved, on, stored_item
 from dynamodb_sessions import SessionStore
 from dynamodb_sessions._core import http as lean_http
 from dynamodb_sessions.config import Connection
@@ -57,16 +57,8 @@ def cpu_per_call(endpoint: str, rounds: int, n: int) -> dict[str, float]:
         "lean on its own connections": lambda: lean.call("get_item", params),
     }
     assert old.call("get_item", params) == lean.call("get_item", params)
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for call in calls.values():
-        for _ in range(n // 5):
-            call()  # warm up
-    for r in range(rounds):
-        for name in sorted(calls, reverse=r % 2 == 1):
-            start = time.process_time()
-            for _ in range(n):
-                calls[name]()
-            times[name].append(1000 * (time.process_time() - start) / n)
+    times: dict[str, list[float]] = {}
+    interleaved(calls, rounds, n, times)
     client.close()
     for store in stores:
         store.close()
@@ -155,14 +147,9 @@ def cpu_per_parse(rounds: int, n: int) -> dict[str, float]:
     for name, parse in found.items():
         status, headers, body = parse(data)
         assert (status, headers["x-amz-crc32"], len(body)) == (200, "3316279545", len(item)), name
-    times: dict[str, list[float]] = {name: [] for name in found}
-    for r in range(rounds):
-        for name in sorted(found, reverse=r % 2 == 1):
-            parse = found[name]
-            start = time.process_time()
-            for _ in range(n):
-                parse(data)
-            times[name].append(1e6 * (time.process_time() - start) / n)
+    times: dict[str, list[float]] = {}
+    calls = {name: functools.partial(parse, data) for name, parse in found.items()}
+    interleaved(calls, rounds, n, times, scale=1e6)
     return {name: median(values) for name, values in times.items()}
 
 
