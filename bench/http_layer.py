@@ -57,7 +57,7 @@ def cpu_per_call(endpoint: str, rounds: int, n: int) -> dict[str, float]:
         "lean on its own connections": lambda: lean.call("get_item", params),
     }
     assert old.call("get_item", params) == lean.call("get_item", params)
-    times: dict[str, list[float]] = {}
+    times: dict[str, list[float]] = {name: [] for name in calls}
     interleaved(calls, rounds, n, times)
     client.close()
     for store in stores:
@@ -147,8 +147,8 @@ def cpu_per_parse(rounds: int, n: int) -> dict[str, float]:
     for name, parse in found.items():
         status, headers, body = parse(data)
         assert (status, headers["x-amz-crc32"], len(body)) == (200, "3316279545", len(item)), name
-    times: dict[str, list[float]] = {}
     calls = {name: functools.partial(parse, data) for name, parse in found.items()}
+    times: dict[str, list[float]] = {name: [] for name in calls}
     interleaved(calls, rounds, n, times, scale=1e6)
     return {name: median(values) for name, values in times.items()}
 
