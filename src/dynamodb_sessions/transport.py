@@ -121,8 +121,8 @@ def _frozen(credentials: Any) -> Any:
 class _Direct:
     """Keep-alive HTTP/1.1 connections straight to the endpoint (``http`` or ``https``), the
     protocol in ``_core/http.py``: each request goes out in one ``sendall`` (head and body in
-    one TCP segment, with ``TCP_NODELAY``), its answer is read with bytes operations. About a
-    third of the CPU urllib3 and http.client spend on the same exchange (docs/design.md).
+    one TCP segment, with ``TCP_NODELAY``), its answer is read with bytes operations: a lean
+    call costs about 40% of the CPU it did on urllib3 and http.client (docs/design.md).
 
     The pool is urllib3's non-blocking one: a call takes an idle connection, or opens one
     when all are busy; at most ``max_pool_connections`` idle ones are kept, the last used
