@@ -195,9 +195,7 @@ class _Direct:
                     return None
                 sock = self._idle.pop()
             # Readable while idle: the server closed it (or sent what nobody asked for).
-            poll = select.poll()
-            poll.register(sock, select.POLLIN)
-            if not poll.poll(0):
+            if not _readable(sock):
                 return sock
             sock.close()
 
@@ -227,6 +225,16 @@ class _Direct:
         with self._lock:
             self._closed = True
         _close_all(self._idle)
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether ``sock`` has something to read now (poll where there is one, as urllib3 does:
+    ``select`` fails on descriptors above 1023; Windows has only ``select``)."""
+    if hasattr(select, "poll"):
+        poll = select.poll()
+        poll.register(sock, select.POLLIN)
+        return bool(poll.poll(0))
+    return bool(select.select([sock], [], [], 0)[0])  # pragma: no cover (Windows)
 
 
 def _close_all(sockets: list[socket.socket]) -> None:
