@@ -19,7 +19,9 @@ ours), so it is loaded from its own folder, by file path, under another module n
     .venv/bin/python -m pip install --no-deps --target .tools/peers dj-dynamodb-sessions==0.8.3
 
 Flask-Session comes with ``pip install --group bench``. A peer that is not installed is left
-out (the table says so).
+out (the table says so). This comparison alone: ``python -m bench.peers [--rtts 0,5]
+[--baseline-src DIR]``. This library's variants use the transport the environment chooses
+(``AWS_DYNAMODB_SESSION_TRANSPORT``; unset, the library's default), as an application's would.
 """
 
 from __future__ import annotations
@@ -514,5 +516,37 @@ def _serve(framework: str, variant: str, endpoint: str) -> None:
         close()
 
 
+def main(argv: list[str]) -> int:
+    """``python -m bench.peers [--rounds 7] [--n 100] [--rtts 0,5] [--baseline-src DIR]``:
+    this comparison alone, on a dynalite of its own; prints a line per row."""
+    import argparse
+
+    from bench._common import dynalite
+
+    parser = argparse.ArgumentParser(prog="python -m bench.peers")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--rtts", default="0", help="modelled round trips, ms (0: direct)")
+    parser.add_argument("--baseline-src", metavar="DIR", help="also this tree's library: before")
+    args = parser.parse_args(argv)
+    rtts = [float(rtt) for rtt in args.rtts.split(",")]
+    print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    with dynalite() as endpoint:
+        rows = measure(endpoint, args.rounds, args.n, rtts, baseline_src=args.baseline_src)
+    for r in rows:
+        ratio = "-" if r.ratio is None else f"{r.ratio:.2f}x"
+        before = "" if r.before_ratio is None else f", ours/before {r.before_ratio:.2f}x"
+        cpu = " / ".join(f"{v} {us:.0f} us" for v, us in r.cpu_us.items())
+        print(
+            f"{r.framework} {r.kind} {_latency(r.rtt_ms)}: ours/peer {ratio}{before}; "
+            f"CPU per request {cpu}; per round {', '.join(f'{x:.2f}' for x in r.ratios)}"
+        )
+    print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    return 0
+
+
 if __name__ == "__main__":
-    _serve(*sys.argv[1:4])
+    if len(sys.argv) > 1 and sys.argv[1] in PEERS:  # a worker (see _Worker)
+        _serve(*sys.argv[1:4])
+    else:
+        raise SystemExit(main(sys.argv[1:]))
