@@ -36,11 +36,16 @@ PACKAGES = (
 )
 
 
+LEAN_TRANSPORT = ("/transport.py", "/_core/wire.py", "/_core/http.py")
+
+
 def package(path: str, name: str) -> str:
     if path == "~":  # a builtin: socket I/O apart from the rest
         return "socket I/O" if "socket" in name or "poll" in name else "builtins"
     if "dj_dynamodb_sessions" in path or "/.tools/peers/" in path:
         return "dj-dynamodb-sessions"
+    if "dynamodb_sessions" in path and path.endswith(LEAN_TRANSPORT):
+        return "dynamodb_sessions (lean transport)"  # in place of botocore and urllib3
     for key in PACKAGES:
         if key in path:
             return key
