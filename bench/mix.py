@@ -37,8 +37,8 @@ from bench._common import (
     session_data,
     sizer_client,
 )
-from bench.adapters import WSGIAdapter, call_wsgi
-from dynamodb_sessions import Codec, Session, StoreConfig
+from bench.adapters import FlaskAdapter, WSGIAdapter, call_wsgi
+from dynamodb_sessions import Codec, Session, SessionStore, StoreConfig
 from dynamodb_sessions._core import requests
 from dynamodb_sessions._core.cookies import read_cookie
 from dynamodb_sessions._core.items import build_item, idle_timeout, item_size, parse_item
@@ -115,15 +115,18 @@ class Variant:
     baseline: bool = False  # the write-every-request middleware instead of the library's
     consistent_read: bool = True
     old_index: bool = False  # the user index as 0.1 made it (projecting the validity times)
+    flask: bool = False  # through the Flask adapter (with Flask's permanent recipe), not WSGI
 
 
 VARIANTS = (
     Variant("dynamodb-sessions"),
+    Variant("dynamodb-sessions, Flask (permanent = True before every view)", flask=True),
     Variant("dynamodb-sessions, eventually consistent reads", consistent_read=False),
     Variant("dynamodb-sessions, 0.1's index", old_index=True),
     Variant("writes every request", baseline=True),
     Variant("writes every request, 0.1's index", baseline=True, old_index=True),
 )
+BASELINE, OLD_BASELINE = VARIANTS[-2:]
 OLD_PROJECTION = {
     "ProjectionType": "INCLUDE",
     "NonKeyAttributes": ["created", "accessed", "pinned_timeout", "expires"],
@@ -187,32 +190,59 @@ def _new_cookie(headers: list[tuple[str, str]], old: str) -> str:
     return old
 
 
+def _serve(session: Any, path: str, make: Any) -> bytes:
+    """What the mix's app does with ``session`` at ``path``. ``/read`` reads a key;
+    ``/set/<n>`` sets two keys and reads none; ``/increment/<n>`` reads a counter and stores it
+    plus one; ``/login/<n>``, a new visitor's request, signs in as a new user and stores their
+    session (``make(n)``). The library's session gets the user id; the baseline reads it from
+    the data."""
+    route, _, arg = path[1:].partition("/")
+    if route == "read":
+        return str(session.get("user")).encode()
+    if route == "set":
+        session["last_page"] = f"/page/{arg}"
+        session["csrf"] = hashlib.sha256(arg.encode()).hexdigest()
+    elif route == "increment":
+        session["visits"] = session.get("visits", 0) + 1
+    else:
+        data = make(int(arg))
+        session.update(data)
+        if hasattr(session, "user_id"):
+            session.user_id = data["user"]
+    return b"ok"
+
+
 def _app(make: Any) -> Any:
-    """The mix's WSGI app. ``/read`` reads a key; ``/set/<n>`` sets two keys and reads none;
-    ``/increment`` reads a counter and stores it plus one; ``/login/<n>``, a new visitor's
-    request, signs in as a new user and stores their session (``make(n)``). The library's
-    session gets the user id; the baseline reads it from the data."""
+    """The mix's WSGI app (:func:`_serve`), for the WSGI middleware and the baseline."""
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        session = environ[ENVIRON_KEY]
-        route, _, arg = environ["PATH_INFO"][1:].partition("/")
-        body = b"ok"
-        if route == "read":
-            body = str(session.get("user")).encode()
-        elif route == "set":
-            session["last_page"] = f"/page/{arg}"
-            session["csrf"] = hashlib.sha256(arg.encode()).hexdigest()
-        elif route == "increment":
-            session["visits"] = session.get("visits", 0) + 1
-        else:
-            data = make(int(arg))
-            session.update(data)
-            if hasattr(session, "user_id"):
-                session.user_id = data["user"]
+        body = _serve(environ[ENVIRON_KEY], environ["PATH_INFO"], make)
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [body]
 
     return app
+
+
+def _flask_app(store: SessionStore, make: Any) -> Any:
+    """The mix's app on Flask (:func:`_serve`), with Flask's common recipe: every request sets
+    ``session.permanent = True`` before its view."""
+    from flask import Flask, request, session
+
+    from dynamodb_sessions.integrations.flask import DynamoDBSessions
+
+    app = Flask("bench_mix")
+    app.config["PERMANENT_SESSION_LIFETIME"] = store.config.timeout
+    DynamoDBSessions(app, store=store)
+
+    @app.before_request
+    def every_session_permanent() -> None:
+        session.permanent = True
+
+    @app.get("/<path:path>")
+    def serve(path: str) -> bytes:
+        return _serve(session, request.path, make)
+
+    return app.wsgi_app
 
 
 def _drive(
@@ -288,21 +318,23 @@ def run_variant(
     :data:`MODIFICATIONS`); the result and the size of a session's item at the end."""
     cfg = _table(endpoint, variant)
     meter, clock = Meter(sizer), Clock()
-    adapter = WSGIAdapter(cfg, meter, clock)
+    adapter = FlaskAdapter(cfg, meter, clock) if variant.flask else WSGIAdapter(cfg, meter, clock)
     make = DATA[data]
     cookies = []
     for i in range(users):
-        session = Session(make(i))
+        # As the app stores them (Flask's recipe: permanent from the first change).
+        session = Session({**make(i), "_permanent": True} if variant.flask else make(i))
         session.user_id = session["user"]
         with meter.pause():
             adapter.store.create(session)
         cookies.append(session.session_id)
-    app = _app(make)
     if variant.baseline:
         client = meter.attach(make_client(cfg.connection))
-        served: Any = BaselineMiddleware(app, cfg, client, clock)
+        served: Any = BaselineMiddleware(_app(make), cfg, client, clock)
+    elif variant.flask:
+        served = _flask_app(adapter.store, make)
     else:
-        served = SessionMiddleware(app, adapter.store)
+        served = SessionMiddleware(_app(make), adapter.store)
     by_kind = _drive(served, clock, meter, cookies, plan, modify)
     counts = {kind: sum(row.count(kind) for row in plan) for kind in SHARES}
     result = _result(variant.name, meter.records, len(plan) * users)
@@ -330,6 +362,7 @@ def measure(endpoint: str, sizer: Any, users: int, minutes: int = 60) -> dict[st
                 runs[data][modify].append(result)
                 item_bytes[data] = max(item_bytes.get(data, 0), size)
     two_kb = runs["2 KB"]
+    base = VARIANTS.index(BASELINE)
     return {
         "users": users,
         "minutes": minutes,
@@ -338,7 +371,7 @@ def measure(endpoint: str, sizer: Any, users: int, minutes: int = 60) -> dict[st
         "data_bytes": len(views.BIG["blob"]) + 50,
         "ours": two_kb["set-only"][0],
         "ours_read_modify_write": two_kb["read-modify-write"][0],
-        "baseline": two_kb["set-only"][3],
+        "baseline": two_kb["set-only"][base],
         "runs": runs,
         "sizes": item_bytes,
     }
@@ -347,7 +380,7 @@ def measure(endpoint: str, sizer: Any, users: int, minutes: int = 60) -> dict[st
 def _baseline_for(runs: list[MixResult], result: MixResult) -> MixResult:
     """The write-every-request run on a table with the same index as ``result``'s."""
     old = "0.1's index" in result.variant
-    return next(r for r in runs if r.variant == VARIANTS[4 if old else 3].name)
+    return next(r for r in runs if r.variant == (OLD_BASELINE if old else BASELINE).name)
 
 
 def table(runs: list[MixResult]) -> list[str]:
