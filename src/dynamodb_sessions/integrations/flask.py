@@ -26,8 +26,8 @@ whose view raises or that answers 5xx writes nothing and sets no cookie (as Djan
 ``session`` loads on first use: a request that never touches it costs no DynamoDB call, and one
 that only sets keys (never reads; reading ``session.permanent`` is a read) costs one UpdateItem.
 Setting ``session.permanent`` does not read: the flag goes with keys written that way, and a
-request that sets nothing else reads the session at its end to tell whether the flag changed,
-as the setter would have read before. Values
+request that sets nothing else reads the session at its end to tell whether the flag changed
+(the read the setter used to make at once). Values
 are stored as Flask's tagged JSON, so tuples, bytes, datetimes, UUIDs and ``Markup`` come back
 as they went in. If DynamoDB is unavailable the answer is 503 with ``Retry-After`` and the
 user's cookie is left alone; other store errors (a missing table, denied access) are 500s.
