@@ -16,6 +16,7 @@ from dynamodb_sessions import Codec, SessionStore
 from dynamodb_sessions.ids import storage_key
 from dynamodb_sessions.integrations.flask import DynamoDBSessions, TaggedJSON
 from dynamodb_sessions.integrations.wsgi import ENVIRON_KEY, SessionMiddleware
+from faults.proxy import FaultProxy, failing_fast_through
 
 
 def wsgi_app(environ, start_response):
@@ -248,3 +249,26 @@ def stored_json(store: SessionStore, sid: str) -> str:
     client = flask_app(store).test_client()
     client.set_cookie("session", sid)
     return client.get("/read").get_data(as_text=True)
+
+
+@pytest.mark.engines("dynalite", reason="the fault is the proxy's; one engine is enough")
+def test_flask_the_permanent_recipe_in_an_outage(engine, config, clock):
+    # The flag alone needs its read at the end of the request; if DynamoDB is down then, a view
+    # that never needed the session still answers (nothing written, the cookie kept), where the
+    # setter's read used to fail the request before its view ran. A view that reads: 503.
+    with FaultProxy(engine.endpoint) as proxy:
+        store = SessionStore(
+            failing_fast_through(config, proxy), codec=Codec(serializer=TaggedJSON()), clock=clock
+        )
+        with store:
+            client = flask_app_permanent_everywhere(store).test_client()
+            client.get("/set/user/ada")
+            sid = cookie_of(client)
+            proxy.refuse()
+            reply = client.get("/unused")
+            assert (reply.status_code, set_cookies(reply)) == (200, [])
+            reply = client.get("/read")
+            assert (reply.status_code, set_cookies(reply)) == (503, [])
+            proxy.restore()
+            assert read(client) == {"user": "ada", "_permanent": True}
+            assert cookie_of(client) == sid

@@ -159,9 +159,9 @@ class FlaskSession(Session, SessionMixin):
         """At the end of a request: a ``permanent`` wanted on a session never read, whose keys
         are not written blind either, is decided now, against the stored flag (one read, as the
         setter would have made when it was called)."""
-        if self._wanted_permanent is not None and self.blind_id is not None:
-            if not super().blind_writes:
-                self.permanent  # noqa: B018 - the read loads, and adopt() sets the flag
+        wanted = self._wanted_permanent is not None and self.blind_id is not None
+        if wanted and not super().blind_writes:
+            self.permanent  # noqa: B018 - the read loads, and adopt() sets the flag
 
     @property
     def persistent_cookie(self) -> bool:
@@ -207,12 +207,10 @@ class DynamoDBSessionInterface(SessionInterface):
         refresh = bool(app.config["SESSION_REFRESH_EACH_REQUEST"])  # per request, as Flask does
         try:
             if not failed:  # a failed request writes nothing: no flag to decide
-                try:
+                # If the read fails, the view answered without needing the session: its answer
+                # stands, and the flag waits for a request that can read (nothing is written).
+                with suppress(*RETRY_LATER):
                     session.settle_permanent()
-                except RETRY_LATER:
-                    # The view answered without needing the session: its answer stands, and
-                    # the flag waits for a request that can read (nothing is written now).
-                    pass
             update = self.store.finish(session, refresh=refresh, failed=failed)
         except RETRY_LATER as exc:
             report_unavailable(self.store.metrics, exc, "Flask")
