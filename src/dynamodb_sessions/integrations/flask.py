@@ -27,7 +27,8 @@ whose view raises or that answers 5xx writes nothing and sets no cookie (as Djan
 that only sets keys (never reads; reading ``session.permanent`` is a read) costs one UpdateItem.
 Setting ``session.permanent`` does not read: the flag goes with keys written that way, and a
 request that sets nothing else reads the session at its end to tell whether the flag changed
-(the read the setter used to make at once). Values
+(the read the setter used to make at once; if DynamoDB is down then, the view's answer stands
+and nothing is written). Values
 are stored as Flask's tagged JSON, so tuples, bytes, datetimes, UUIDs and ``Markup`` come back
 as they went in. If DynamoDB is unavailable the answer is 503 with ``Retry-After`` and the
 user's cookie is left alone; other store errors (a missing table, denied access) are 500s.
