@@ -47,8 +47,7 @@ from dynamodb_sessions.integrations.wsgi import ENVIRON_KEY, SessionMiddleware
 from dynamodb_sessions.store import make_client
 
 SHARES = {"read-only": 0.70, "modified": 0.20, "new": 0.10}
-INTERVAL = 30  # seconds between a user's requests
-HOUR = 3600
+INTERVAL = 30  # seconds between a user's requests (``--interval``)
 
 
 class BaselineMiddleware:
@@ -165,6 +164,7 @@ class MixResult:
     reported: float
     agrees: bool
     index_wcu: float = 0.0  # the user index's write units (included in no other figure)
+    refused: int = 0  # writes refused by their condition (charged all the same)
     # The same figures for each kind of request (read-only, modified, new) alone.
     kinds: dict[str, MixResult] = field(default_factory=dict)
 
@@ -246,9 +246,16 @@ def _flask_app(store: SessionStore, make: Any) -> Any:
 
 
 def _drive(
-    app: Any, clock: Clock, meter: Meter, users: list[str], plan: list[list[str]], modify: str
+    app: Any,
+    clock: Clock,
+    meter: Meter,
+    users: list[str],
+    plan: list[list[str]],
+    modify: str,
+    interval: int,
 ) -> dict[str, list[Record]]:
-    """Serve ``plan``; the calls each kind of request made."""
+    """Serve ``plan``, each user's requests ``interval`` s apart; the calls each kind of request
+    made."""
     calls: dict[str, list[Record]] = {kind: [] for kind in SHARES}
     for number, tick in enumerate(plan):
         for index, kind in enumerate(tick):
@@ -265,7 +272,7 @@ def _drive(
             assert status == 200, status
             calls[kind] += meter.since(mark)
             users[index] = _new_cookie(headers, users[index])
-        clock.advance(INTERVAL)
+        clock.advance(interval)
     return calls
 
 
@@ -282,6 +289,7 @@ def _result(variant: str, records: list[Record], requests: int) -> MixResult:
         reported=sum(r.reported or 0 for r in records),
         agrees=all(r.computed == r.reported for r in records),
         index_wcu=sum(r.index for r in records),
+        refused=sum(1 for r in records if not r.ok),
     )
 
 
@@ -313,6 +321,7 @@ def run_variant(
     modify: str,
     users: int,
     plan: list[list[str]],
+    interval: int = INTERVAL,
 ) -> tuple[MixResult, int]:
     """Serve ``plan`` one way, its modifications made as ``modify`` says (a key of
     :data:`MODIFICATIONS`); the result and the size of a session's item at the end."""
@@ -335,7 +344,7 @@ def run_variant(
         served = _flask_app(adapter.store, make)
     else:
         served = SessionMiddleware(_app(make), adapter.store)
-    by_kind = _drive(served, clock, meter, cookies, plan, modify)
+    by_kind = _drive(served, clock, meter, cookies, plan, modify, interval)
     counts = {kind: sum(row.count(kind) for row in plan) for kind in SHARES}
     result = _result(variant.name, meter.records, len(plan) * users)
     result.kinds = {kind: _result(kind, by_kind[kind], counts[kind]) for kind in SHARES}
@@ -346,10 +355,12 @@ def run_variant(
     return result, item_size(reply["Item"]) if "Item" in reply else 0
 
 
-def measure(endpoint: str, sizer: Any, users: int, minutes: int = 60) -> dict[str, Any]:
+def measure(
+    endpoint: str, sizer: Any, users: int, minutes: int = 60, interval: int = INTERVAL
+) -> dict[str, Any]:
     """Every variant, for each session size and each way of modifying (``runs[data][modify]``
     is the list of results in the order of :data:`VARIANTS`)."""
-    ticks = minutes * 60 // INTERVAL
+    ticks = minutes * 60 // interval
     plan = _plan(users, ticks, seed=7)
     runs: dict[str, dict[str, list[MixResult]]] = {}
     item_bytes: dict[str, int] = {}
@@ -358,7 +369,9 @@ def measure(endpoint: str, sizer: Any, users: int, minutes: int = 60) -> dict[st
         for modify in MODIFICATIONS:
             runs[data][modify] = []
             for variant in VARIANTS:
-                result, size = run_variant(endpoint, sizer, variant, data, modify, users, plan)
+                result, size = run_variant(
+                    endpoint, sizer, variant, data, modify, users, plan, interval
+                )
                 runs[data][modify].append(result)
                 item_bytes[data] = max(item_bytes.get(data, 0), size)
     two_kb = runs["2 KB"]
@@ -366,6 +379,7 @@ def measure(endpoint: str, sizer: Any, users: int, minutes: int = 60) -> dict[st
     return {
         "users": users,
         "minutes": minutes,
+        "interval": interval,
         "requests": users * ticks,
         "item_bytes": item_bytes["2 KB"],
         "data_bytes": len(views.BIG["blob"]) + 50,
@@ -471,9 +485,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.mix", description=__doc__)
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument("--minutes", type=int, default=60)
+    parser.add_argument(
+        "--interval", type=int, default=INTERVAL, help="seconds between a user's requests"
+    )
     args = parser.parse_args(argv)
     with dynalite() as endpoint:
-        results = measure(endpoint, sizer_client(endpoint), args.users, args.minutes)
+        sizer = sizer_client(endpoint)
+        results = measure(endpoint, sizer, args.users, args.minutes, args.interval)
     print(f"{results['requests']} requests per variant")
     for data, by_modify in results["runs"].items():
         for modify, runs in by_modify.items():
@@ -483,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(kinds_table(runs)))
             agree = all(r.agrees for r in runs)
             print(f"\ndynalite's reported table units agree with the computed ones: {agree}")
+            print(f"writes refused by their condition: {sum(r.refused for r in runs)}")
         print()
         print("\n".join(targets(by_modify)))
     return 0

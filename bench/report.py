@@ -281,7 +281,8 @@ def _transport_section(results: dict[str, Any]) -> list[str]:
 def mix_section(m: dict[str, Any]) -> list[str]:
     """Section 2's text and tables (the mix of ``bench/mix.py``), after its heading."""
     lines = [
-        f"{m['users']} signed-in users each make a request every 30 s for {m['minutes']} "
+        f"{m['users']} signed-in users each make a request every {m.get('interval', 30)} s for"
+        f" {m['minutes']} "
         f"minutes ({m['requests']} requests; the stores' clock is injected, so the time passes",
         "in seconds): 70% read-only, 20% modify the session, 10% come from a new visitor who",
         "signs in as a new user and stores a session. The modifications are run both ways, each",
@@ -328,6 +329,13 @@ def mix_section(m: dict[str, Any]) -> list[str]:
                 "",
             ]
         lines += [f"Issue 15's targets, {data} sessions:", "", *mix_targets(by_modify), ""]
+    every = [r for by_modify in m.get("runs", {}).values() for rs in by_modify.values() for r in rs]
+    lines += [
+        "dynalite's reported table units agree with the computed ones on every call: "
+        f"{'yes' if all(r.agrees for r in every) else 'NO'}. Writes refused by their condition"
+        f" (charged all the same): {sum(r.refused for r in every)}.",
+        "",
+    ]
     lines += [
         "Where the units go (2 KB, default mode): a read-only request reads the item (1 RCU);",
         "an expiry refresh (an UpdateItem priced at the whole item, 2 WCU) comes only once 6",

@@ -73,6 +73,7 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
                 if modify == "read-modify-write":
                     expected["GetItem"] = n
                 assert n > 0 and modified["calls"] == expected, (run["variant"], modified)
+            assert all(run["refused"] == 0 for run in runs)  # no write wasted on a condition
     assert {row["adapter"] for row in results["overhead"]} == ADAPTERS
     assert all(row["ratio"] > 0 for row in results["overhead"])
     assert {row["kind"] for row in results["concurrency"]} == {"read-only", "modified"}
