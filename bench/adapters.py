@@ -263,10 +263,12 @@ class StarletteAdapter:
         self.cfg, self.meter, self.clock = cfg, meter, clock
         self.loop = asyncio.new_event_loop()
         self.stack = AsyncExitStack()
-        client = self.run(self.stack.enter_async_context(make_async_client(cfg.connection)))
         self.raw = self.run(self.stack.enter_async_context(make_async_client(cfg.connection)))
-        meter.attach(client)
-        self.store = AsyncSessionStore(cfg, client=client, clock=clock)
+        # Not an injected client: the store opens its own (and, on the lean transport, the
+        # transport beside it) in this loop, as in an application; the meter watches that one.
+        self.store = AsyncSessionStore(cfg, clock=clock)
+        self.run(self.store.exists("0" * 43))
+        meter.attach(self.store.client)
 
         async def read(request: Request) -> PlainTextResponse:
             return PlainTextResponse(str(request.session.get("user")))
@@ -354,6 +356,7 @@ class StarletteAdapter:
         return self.run(self._many(self.bare_app, "/bare", None, n))  # type: ignore[no-any-return]
 
     def close(self) -> None:
+        self.run(self.store.close())
         self.run(self.stack.aclose())
         self.loop.close()
 
