@@ -27,8 +27,8 @@ whose view raises or that answers 5xx writes nothing and sets no cookie (as Djan
 that only sets keys (never reads; reading ``session.permanent`` is a read) costs one UpdateItem.
 Setting ``session.permanent`` does not read: the flag goes with keys written that way, and a
 request that sets nothing else reads the session at its end to tell whether the flag changed
-(the read the setter used to make at once; if DynamoDB is down then, the view's answer stands
-and nothing is written). Values
+(the read the setter used to make at once; if DynamoDB is down then, the answer is 503, as
+for a failed save). Values
 are stored as Flask's tagged JSON, so tuples, bytes, datetimes, UUIDs and ``Markup`` come back
 as they went in. If DynamoDB is unavailable the answer is 503 with ``Retry-After`` and the
 user's cookie is left alone; other store errors (a missing table, denied access) are 500s.
@@ -208,10 +208,9 @@ class DynamoDBSessionInterface(SessionInterface):
         refresh = bool(app.config["SESSION_REFRESH_EACH_REQUEST"])  # per request, as Flask does
         try:
             if not failed:  # a failed request writes nothing: no flag to decide
-                # If the read fails, the view answered without needing the session: its answer
-                # stands, and the flag waits for a request that can read (nothing is written).
-                with suppress(*RETRY_LATER):
-                    session.settle_permanent()
+                # If this read fails, the answer is 503 as for a failed save: the flag may be
+                # the request's one change ("remember me"), and nothing is lost silently.
+                session.settle_permanent()
             update = self.store.finish(session, refresh=refresh, failed=failed)
         except RETRY_LATER as exc:
             report_unavailable(self.store.metrics, exc, "Flask")
