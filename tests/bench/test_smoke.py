@@ -55,13 +55,25 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
     assert mix["ours"]["requests"] == mix["baseline"]["requests"] == mix["requests"] > 0
     assert mix["baseline"]["calls"]["PutItem"] == mix["requests"]  # writes on every request
     assert mix["ours"]["wcu"] < mix["baseline"]["wcu"]
-    for runs in mix["runs"].values():
-        ours, _, ours_old_index, base, base_old_index = runs
-        # The keys-only index is written only when a session enters it (a new signed-in
-        # session), never by a save or a refresh; 0.1's index also by every save.
-        assert ours["index_wcu"] == ours["calls"]["PutItem"] == base["index_wcu"] > 0
-        assert ours_old_index["index_wcu"] > ours["index_wcu"]
-        assert base_old_index["index_wcu"] == base_old_index["calls"]["PutItem"]
+    for by_modify in mix["runs"].values():
+        assert set(by_modify) == {"set-only", "read-modify-write"}
+        for modify, runs in by_modify.items():
+            ours, flask, _, ours_old_index, base, base_old_index = runs
+            # The keys-only index is written only when a session enters it (a new signed-in
+            # session), never by a save or a refresh; 0.1's index also by every save.
+            assert ours["index_wcu"] == ours["calls"]["PutItem"] == base["index_wcu"] > 0
+            assert ours_old_index["index_wcu"] > ours["index_wcu"]
+            assert base_old_index["index_wcu"] == base_old_index["calls"]["PutItem"]
+            # A modification: one UpdateItem, after a read only where it reads (WSGI, and
+            # Flask with session.permanent set before every view).
+            for run in (ours, flask):
+                modified = run["kinds"]["modified"]
+                n = modified["requests"]
+                expected = {"UpdateItem": n}
+                if modify == "read-modify-write":
+                    expected["GetItem"] = n
+                assert n > 0 and modified["calls"] == expected, (run["variant"], modified)
+            assert all(run["refused"] == 0 for run in runs)  # no write wasted on a condition
     assert {row["adapter"] for row in results["overhead"]} == ADAPTERS
     assert all(row["ratio"] > 0 for row in results["overhead"])
     assert {row["kind"] for row in results["concurrency"]} == {"read-only", "modified"}

@@ -16,6 +16,7 @@ from dynamodb_sessions import Codec, SessionStore
 from dynamodb_sessions.ids import storage_key
 from dynamodb_sessions.integrations.flask import DynamoDBSessions, TaggedJSON
 from dynamodb_sessions.integrations.wsgi import ENVIRON_KEY, SessionMiddleware
+from faults.proxy import FaultProxy, failing_fast_through
 
 
 def wsgi_app(environ, start_response):
@@ -157,3 +158,117 @@ def test_flask_a_blind_write_keeps_a_permanent_sessions_cookie_persistent(config
     (cookie,) = set_cookies(client.get("/set/b/2"))
     assert f"Max-Age={store.config.timeout}" in cookie
     store.close()
+
+
+def flask_app_permanent_everywhere(store: SessionStore) -> Flask:
+    """The adapter's test app with Flask's common recipe: every request sets
+    ``session.permanent = True`` before its view; ``/fail`` raises."""
+    app = flask_app(store)
+
+    @app.before_request
+    def every_session_permanent() -> None:
+        session.permanent = True
+
+    @app.get("/unused")
+    def unused() -> str:
+        return "ok"
+
+    @app.get("/fail")
+    def fail() -> str:
+        raise RuntimeError("the view failed")
+
+    return app
+
+
+@pytest.fixture
+def permanent_app(config, clock, call_log):
+    """(test client, store, calls) for the recipe's app on a table of its own."""
+    store = SessionStore(config, codec=Codec(serializer=TaggedJSON()), clock=clock)
+    with store:
+        yield flask_app_permanent_everywhere(store).test_client(), store, call_log().attach(store)
+
+
+def test_flask_the_permanent_recipe_keeps_a_set_only_request_a_blind_write(permanent_app):
+    # ``session.permanent = True`` before every view used to read the session: a set-only
+    # request paid a GetItem before its update. The flag now goes with the blind write.
+    client, store, calls = permanent_app
+    client.get("/set/user/ada")  # the recipe's first request: stored, permanent
+    sid = cookie_of(client)
+    calls.clear()
+    (cookie,) = set_cookies(client.get("/set/theme/dark"))
+    assert calls == ["UpdateItem"]
+    assert f"Max-Age={store.config.timeout}" in cookie
+    calls.clear()
+    assert read(client) == {"user": "ada", "theme": "dark", "_permanent": True}
+    assert calls == ["GetItem"]  # a read: nothing to store, the flag is already there
+    assert cookie_of(client) == sid
+
+
+def test_flask_the_permanent_recipe_on_a_session_stored_without_the_flag(config, clock, call_log):
+    store = SessionStore(config, codec=Codec(serializer=TaggedJSON()), clock=clock)
+    with store:
+        plain = flask_app(store).test_client()
+        plain.get("/set/user/ada")  # stored before the recipe came: not permanent
+        plain.get("/set/x/1")
+        sid = cookie_of(plain)
+        calls = call_log().attach(store)
+        client = flask_app_permanent_everywhere(store).test_client()
+        client.set_cookie("session", sid)
+
+        # A set-only request: the flag rides with the keys in the one update.
+        (cookie,) = set_cookies(client.get("/set/theme/dark"))
+        assert calls == ["UpdateItem"]
+        assert f"Max-Age={store.config.timeout}" in cookie
+        assert json.loads(stored_json(store, sid))["_permanent"] is True
+
+        # A request that never touches its session: the flag is decided against the stored
+        # one at the end (one read, which the setter used to make first); unchanged, so nothing
+        # is written and the cookie stays as it is.
+        calls.clear()
+        assert set_cookies(client.get("/unused")) == []
+        assert calls == ["GetItem"]
+
+        # The same on the other session still stored without the flag: it is stored now.
+        other = flask_app(store).test_client()
+        other.get("/set/user/bob")
+        calls.clear()
+        client.set_cookie("session", cookie_of(other))
+        (cookie,) = set_cookies(client.get("/unused"))
+        assert calls == ["GetItem", "UpdateItem"]
+        assert f"Max-Age={store.config.timeout}" in cookie
+        assert json.loads(stored_json(store, cookie_of(other)))["_permanent"] is True
+
+        # A failed request writes nothing, so it needs no read to decide the flag either.
+        calls.clear()
+        assert client.get("/fail").status_code == 500
+        assert calls == []
+
+
+def stored_json(store: SessionStore, sid: str) -> str:
+    """The stored session's data as the Flask app sees it (its ``/read``)."""
+    client = flask_app(store).test_client()
+    client.set_cookie("session", sid)
+    return client.get("/read").get_data(as_text=True)
+
+
+@pytest.mark.engines("dynalite", reason="the fault is the proxy's; one engine is enough")
+def test_flask_the_permanent_recipe_in_an_outage(engine, config, clock):
+    # The flag alone needs its read at the end of the request; if DynamoDB is down then, the
+    # answer is 503 with the cookie kept, as for a failed save (the flag may be the request's
+    # one change), whether the view read the session or not.
+    with FaultProxy(engine.endpoint) as proxy:
+        store = SessionStore(
+            failing_fast_through(config, proxy), codec=Codec(serializer=TaggedJSON()), clock=clock
+        )
+        with store:
+            client = flask_app_permanent_everywhere(store).test_client()
+            client.get("/set/user/ada")
+            sid = cookie_of(client)
+            proxy.refuse()
+            reply = client.get("/unused")
+            assert (reply.status_code, set_cookies(reply)) == (503, [])
+            reply = client.get("/read")
+            assert (reply.status_code, set_cookies(reply)) == (503, [])
+            proxy.restore()
+            assert read(client) == {"user": "ada", "_permanent": True}
+            assert cookie_of(client) == sid

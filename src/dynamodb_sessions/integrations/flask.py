@@ -24,7 +24,11 @@ whose view raises or that answers 5xx writes nothing and sets no cookie (as Djan
 ``DynamoDBSessions(app, save_on_server_error=True)`` saves on 5xx answers).
 
 ``session`` loads on first use: a request that never touches it costs no DynamoDB call, and one
-that only sets keys (never reads, ``session.permanent`` included) costs one UpdateItem. Values
+that only sets keys (never reads; reading ``session.permanent`` is a read) costs one UpdateItem.
+Setting ``session.permanent`` does not read: the flag goes with keys written that way, and a
+request that sets nothing else reads the session at its end to tell whether the flag changed
+(the read the setter used to make at once; if DynamoDB is down then, the answer is 503, as
+for a failed save). Values
 are stored as Flask's tagged JSON, so tuples, bytes, datetimes, UUIDs and ``Markup`` come back
 as they went in. If DynamoDB is unavailable the answer is 503 with ``Retry-After`` and the
 user's cookie is left alone; other store errors (a missing table, denied access) are 500s.
@@ -100,6 +104,10 @@ class FlaskSession(Session, SessionMixin):
     """``flask.session``: a :class:`~dynamodb_sessions.Session` (loaded on first use) with
     Flask's ``permanent`` (kept in the data, as Flask does) and ``new``."""
 
+    # ``permanent`` set on a session not read yet (a ``before_request`` on every request):
+    # decided against the stored flag once the session is read, or written with its keys.
+    _wanted_permanent: bool | None = None
+
     @property
     def new(self) -> bool:  # type: ignore[override]
         """No item is stored for this session yet."""
@@ -112,15 +120,49 @@ class FlaskSession(Session, SessionMixin):
 
     @permanent.setter
     def permanent(self, value: bool) -> None:
-        if self.permanent == bool(value):
+        if self.blind_id is not None:
+            # Not read yet: whether this changes anything depends on the stored flag, which the
+            # request may never need. Kept, so that a set-only request stays a blind write (the
+            # flag goes with its keys) and one that reads decides it then (:meth:`adopt`).
+            self._wanted_permanent = bool(value)
+            return
+        self._set_permanent(bool(value))
+
+    def _set_permanent(self, value: bool) -> None:
+        if self.permanent == value:
             return  # no change, so nothing to store
         if self.is_new and not self.modified:
             # Only a flag on a session with nothing to store: kept in the data without marking
             # it modified, so it goes with the first real change. Set on every anonymous
             # request (a before_request), it would otherwise create an item per visitor.
-            dict.__setitem__(self, "_permanent", bool(value))
+            dict.__setitem__(self, "_permanent", value)
         else:
-            self["_permanent"] = bool(value)
+            self["_permanent"] = value
+
+    @property
+    def blind_writes(self) -> dict[str, Any]:
+        """The keys set without a read, with a ``permanent`` set meanwhile: it costs nothing
+        more to write the flag with them (alone, it is no reason to write)."""
+        written = super().blind_writes
+        if written and self._wanted_permanent is not None:
+            written["_permanent"] = self._wanted_permanent
+        return written
+
+    def adopt(self, loaded: Session) -> None:
+        """Become ``loaded`` (see :meth:`Session.adopt`), then set a ``permanent`` wanted
+        before the read, as if it had been set on the loaded session."""
+        super().adopt(loaded)
+        wanted, self._wanted_permanent = self._wanted_permanent, None
+        if wanted is not None:
+            self._set_permanent(wanted)
+
+    def settle_permanent(self) -> None:
+        """At the end of a request: a ``permanent`` wanted on a session never read, whose keys
+        are not written blind either, is decided now, against the stored flag (one read, as the
+        setter would have made when it was called)."""
+        wanted = self._wanted_permanent is not None and self.blind_id is not None
+        if wanted and not super().blind_writes:
+            self.permanent  # noqa: B018 - the read loads, and adopt() sets the flag
 
     @property
     def persistent_cookie(self) -> bool:
@@ -167,6 +209,10 @@ class DynamoDBSessionInterface(SessionInterface):
         )
         refresh = bool(app.config["SESSION_REFRESH_EACH_REQUEST"])  # per request, as Flask does
         try:
+            if not failed:  # a failed request writes nothing: no flag to decide
+                # If this read fails, the answer is 503 as for a failed save: the flag may be
+                # the request's one change ("remember me"), and nothing is lost silently.
+                session.settle_permanent()
             update = self.store.finish(session, refresh=refresh, failed=failed)
         except RETRY_LATER as exc:
             report_unavailable(self.store.metrics, exc, "Flask")
