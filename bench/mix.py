@@ -29,6 +29,7 @@ from bench._common import (
     Meter,
     connection,
     dynalite,
+    metered,
     new_table,
     session_data,
     sizer_client,
@@ -245,7 +246,8 @@ def run_variant(
     endpoint: str, sizer: Any, variant: Variant, data: str, users: int, plan: list[list[str]]
 ) -> tuple[MixResult, int]:
     """Serve ``plan`` one way; the result and the size of a session's item at the end."""
-    cfg = _table(endpoint, variant)
+    # Counted at botocore's client; the calls are the core's, alike on either transport.
+    cfg = metered(_table(endpoint, variant))
     meter, clock = Meter(sizer), Clock()
     adapter = WSGIAdapter(cfg, meter, clock)
     make = DATA[data]

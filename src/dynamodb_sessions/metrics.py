@@ -19,7 +19,7 @@ override what you need. :class:`OpenTelemetryMetrics` records them as OpenTeleme
 instruments (the ``otel`` extra, ``opentelemetry-api``); it is the default when
 ``opentelemetry`` can be imported, on the global meter provider, so an application that sets
 one up (the SDK and an exporter) gets the store's metrics without a line of code, and one that
-does not pays for the API's no-op instruments only.
+does not pays for the API's no-op instruments only (and asks DynamoDB for no capacity figures).
 """
 
 from __future__ import annotations
@@ -95,15 +95,22 @@ class OpenTelemetryMetrics(Metrics):
     ==================================  ===========  =========================================
 
     ``meter_provider``: where the instruments live (default: OpenTelemetry's global provider).
-    """
 
-    capacity = True
+    :attr:`capacity` is true only while a provider that records is in place (the SDK's, or
+    another real one), not OpenTelemetry's default no-op or proxy provider: an application
+    that installed ``opentelemetry-api`` without configuring metrics sends the exact requests
+    of ``_core/requests.py``, and one that sets its provider up after making the store gets
+    the capacity from then on.
+    """
 
     def __init__(self, meter_provider: Any = None) -> None:
         from opentelemetry import metrics  # the otel extra
 
         from . import __version__
 
+        self._provider: Any = meter_provider
+        self._get_provider = metrics.get_meter_provider
+        self._recording = False  # once true, stays so: a global provider is set only once
         meter = metrics.get_meter(METER_NAME, __version__, meter_provider=meter_provider)
 
         def counter(name: str, unit: str, description: str) -> Any:
@@ -121,6 +128,14 @@ class OpenTelemetryMetrics(Metrics):
         self._gc_deleted = counter("gc.deleted", "{item}", "expired items deleted")
         self._gc_kept = counter("gc.kept", "{item}", "items refreshed before their delete")
         self._unavailable = counter("unavailable", "{response}", "503 answers")
+
+    @property
+    def capacity(self) -> bool:  # type: ignore[override]
+        """Whether a recording meter provider is in place (see the class's description)."""
+        if not self._recording:
+            provider = self._provider or self._get_provider()
+            self._recording = _records(provider)
+        return self._recording
 
     def call(
         self,
@@ -158,6 +173,18 @@ class OpenTelemetryMetrics(Metrics):
     def unavailable(self, adapter: str, *, error: str) -> None:
         """Count the 503."""
         self._unavailable.add(1, {"adapter": adapter, "error": error})
+
+
+def _records(provider: Any) -> bool:
+    """Whether ``provider`` records what is measured: not OpenTelemetry's no-op provider, nor
+    the proxy that ``get_meter_provider()`` returns while none is set (a private class of the
+    API, named here rather than imported from its private module)."""
+    from opentelemetry.metrics import NoOpMeterProvider
+
+    return not (
+        isinstance(provider, NoOpMeterProvider)
+        or type(provider).__name__ == "_ProxyMeterProvider"
+    )
 
 
 def default_metrics() -> Metrics:

@@ -92,9 +92,13 @@ class _Endpoint:
         validate_parameters(params, self._model.operation_model(operation).input_shape)
         raise TypeError(f"{operation}: a value DynamoDB JSON cannot carry")  # pragma: no cover
 
-    def result(self, operation: str, outcome: wire.Outcome) -> dict[str, Any]:
-        """The response dict, or the exception botocore would raise for ``outcome``."""
+    def result(self, operation: str, outcome: wire.Outcome, attempts: int) -> dict[str, Any]:
+        """The response dict, or the exception botocore would raise for ``outcome``, after
+        ``attempts`` attempts (retried ones say so in ``ResponseMetadata.RetryAttempts``, as
+        botocore's do: the metrics hook counts them)."""
         if isinstance(outcome, dict):
+            if attempts > 1:
+                outcome["ResponseMetadata"] = {"RetryAttempts": attempts - 1}
             return outcome
         if isinstance(outcome, wire.Lost):
             raise outcome.error
@@ -102,7 +106,7 @@ class _Endpoint:
             raise ConnectionClosedError(endpoint_url=self.url)
         response: Any = {
             "Error": {"Code": outcome.code, "Message": outcome.message},
-            "ResponseMetadata": {"HTTPStatusCode": outcome.status},
+            "ResponseMetadata": {"HTTPStatusCode": outcome.status, "RetryAttempts": attempts - 1},
         }
         raise ClientError(response, operation)
 
@@ -142,15 +146,17 @@ class Transport:
         endpoint = self._endpoint
         operation, body, flow = endpoint.begin(method, params)
         reply: Any = None
+        attempt = 0
         while True:
             try:
                 step = flow.send(reply)
             except StopIteration as done:
-                return endpoint.result(operation, done.value)
+                return endpoint.result(operation, done.value, attempt)
             if isinstance(step, Sleep):
                 time.sleep(step.seconds)
                 reply = None
                 continue
+            attempt = step.attempt
             credentials = _frozen(self._credentials).get_frozen_credentials()
             reply = self._send(body, endpoint.headers(operation, body, credentials, step.attempt))
 
@@ -213,15 +219,17 @@ class AsyncTransport:
         endpoint = self._endpoint
         operation, body, flow = endpoint.begin(method, params)
         reply: Any = None
+        attempt = 0
         while True:
             try:
                 step = flow.send(reply)
             except StopIteration as done:
-                return endpoint.result(operation, done.value)
+                return endpoint.result(operation, done.value, attempt)
             if isinstance(step, Sleep):
                 await asyncio.sleep(step.seconds)
                 reply = None
                 continue
+            attempt = step.attempt
             credentials = await _frozen(self._credentials).get_frozen_credentials()
             reply = await self._send(
                 body, endpoint.headers(operation, body, credentials, step.attempt)
