@@ -21,7 +21,6 @@ from dynamodb_sessions import Connection, SessionStore, StoreConfig
 from dynamodb_sessions.local import DYNALITE_PACKAGE, LOCAL_CREDENTIALS, local_engine
 from dynamodb_sessions.local import dynalite_engine as dynalite_engine_at
 from dynamodb_sessions.metrics import Metrics
-from dynamodb_sessions.store import _BaseStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -215,12 +214,14 @@ class CallLog(list[str]):
     operation, retries not counted): the store's own hook goes on hearing every event.
     """
 
-    def attach(self, store: _BaseStore) -> CallLog:
-        if not isinstance(store, _BaseStore):
+    def attach(self, store: object) -> CallLog:
+        """Count the calls of ``store`` (a store, or a facade of one with its ``metrics``)."""
+        hook = getattr(store, "metrics", None)
+        if not isinstance(hook, Metrics):
             # A botocore client's events see none of the lean transport's calls: a count
             # taken there would pass by counting nothing.
             raise TypeError(f"count the calls of a store, not of {type(store).__name__}")
-        store.metrics = _Counting(store.metrics, self)
+        store.metrics = _Counting(hook, self)  # type: ignore[attr-defined]
         return self
 
 

@@ -182,8 +182,7 @@ def _records(provider: Any) -> bool:
     from opentelemetry.metrics import NoOpMeterProvider
 
     return not (
-        isinstance(provider, NoOpMeterProvider)
-        or type(provider).__name__ == "_ProxyMeterProvider"
+        isinstance(provider, NoOpMeterProvider) or type(provider).__name__ == "_ProxyMeterProvider"
     )
 
 

@@ -45,7 +45,15 @@ from ._core import wire
 from ._core.steps import Sleep
 from .config import Connection
 
-USER_AGENT = "dynamodb-sessions (lean transport)"
+
+def user_agent() -> str:
+    """The lean transport's fixed ``User-Agent``: this library and Python by version, and the
+    transport (what CloudTrail's ``userAgent`` shows; the botocore client's names botocore)."""
+    import platform
+
+    from . import __version__
+
+    return f"dynamodb-sessions/{__version__} Python/{platform.python_version()} transport/lean"
 
 
 class _Endpoint:
@@ -64,6 +72,7 @@ class _Endpoint:
         self.proxy = (client.meta.config.proxies or get_environ_proxies(self.url)).get(parts.scheme)
         self.max_attempts = connection.max_attempts
         self.quota = wire.RetryQuota()
+        self.user_agent = user_agent()
         self._model = client.meta.service_model
 
     def begin(self, method: str, params: Mapping[str, Any]) -> tuple[str, bytes, wire.Exchange]:
@@ -77,7 +86,7 @@ class _Endpoint:
     ) -> dict[str, str]:
         """The headers of one attempt: signed now, with the (unsigned) attempt count."""
         headers = self.signer.headers(operation, body, credentials, datetime.now(timezone.utc))
-        headers["User-Agent"] = USER_AGENT
+        headers["User-Agent"] = self.user_agent
         headers["amz-sdk-request"] = f"attempt={attempt}; max={self.max_attempts}"
         return headers
 
