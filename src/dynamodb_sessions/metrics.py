@@ -8,7 +8,7 @@ sync and the async store report alike::
 
     call(operation, outcome, ...)   every DynamoDB call: "GetItem", "ok" or the error code
                                     (ConditionalCheckFailedException is a normal outcome of a
-                                    conditional write), botocore's retries, seconds, capacity
+                                    conditional write), its retries, seconds, capacity
     conflict(retried)               a save's conditional write found the item changed or gone
     lock_wait(seconds, outcome)     lock mode: one acquire ("acquired", "timeout", "absent")
     gc(deleted, kept)               one garbage collection, when it ends
@@ -56,8 +56,9 @@ class Metrics:
     ) -> None:
         """One DynamoDB call: ``operation`` is DynamoDB's name (``GetItem``); ``outcome`` is
         ``"ok"`` or the AWS error code (or botocore's exception name: ``ReadTimeoutError``);
-        ``retries`` the attempts botocore added (0 when unknown); ``seconds`` the whole call,
-        retries included; ``capacity`` the units consumed, if DynamoDB said."""
+        ``retries`` the attempts the retries added, on either transport (0 when unknown);
+        ``seconds`` the whole call, retries included; ``capacity`` the units consumed, if
+        DynamoDB said."""
 
     def conflict(self, *, retried: bool) -> None:
         """A save's conditional write failed (another request changed the item, or it expired
@@ -85,7 +86,7 @@ class OpenTelemetryMetrics(Metrics):
     ==================================  ===========  =========================================
     ``dynamodb_sessions.calls``         counter      attributes ``operation``, ``outcome``
     ``dynamodb_sessions.call.duration`` histogram s  ``operation``, ``outcome``
-    ``dynamodb_sessions.call.retries``  counter      ``operation``: botocore's extra attempts
+    ``dynamodb_sessions.call.retries``  counter      ``operation``: attempts the retries added
     ``dynamodb_sessions.capacity``      counter      ``operation``: capacity units consumed
     ``dynamodb_sessions.conflicts``     counter      ``retried`` (true / false)
     ``dynamodb_sessions.lock.wait``     histogram s  ``outcome``
@@ -121,7 +122,7 @@ class OpenTelemetryMetrics(Metrics):
 
         self._calls = counter("calls", "{call}", "DynamoDB calls")
         self._duration = histogram("call.duration", "DynamoDB calls, retries included")
-        self._retries = counter("call.retries", "{attempt}", "botocore's retries")
+        self._retries = counter("call.retries", "{attempt}", "attempts the retries added")
         self._capacity = counter("capacity", "{capacity_unit}", "capacity units consumed")
         self._conflicts = counter("conflicts", "{write}", "conditional saves that lost")
         self._lock_wait = histogram("lock.wait", "time waited for a session's lock")
