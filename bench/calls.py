@@ -1,5 +1,6 @@
 """DynamoDB calls and capacity units per request, by adapter and request kind, counted at the
-client (botocore events on the store's own client)."""
+client (botocore events on the store's own client, so on ``transport="botocore"``: the calls
+are the core's, alike on either transport)."""
 
 from __future__ import annotations
 
