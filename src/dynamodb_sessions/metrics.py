@@ -109,9 +109,11 @@ class OpenTelemetryMetrics(Metrics):
 
         from . import __version__
 
-        self._provider: Any = meter_provider
         self._get_provider = metrics.get_meter_provider
-        self._recording = False  # once true, stays so: a global provider is set only once
+        # A provider given is what it is; the global one may be set later, and only once: so
+        # once recording, always recording.
+        self._global = meter_provider is None
+        self._recording = not self._global and _records(meter_provider)
         meter = metrics.get_meter(METER_NAME, __version__, meter_provider=meter_provider)
 
         def counter(name: str, unit: str, description: str) -> Any:
@@ -133,9 +135,8 @@ class OpenTelemetryMetrics(Metrics):
     @property
     def capacity(self) -> bool:  # type: ignore[override]
         """Whether a recording meter provider is in place (see the class's description)."""
-        if not self._recording:
-            provider = self._provider or self._get_provider()
-            self._recording = _records(provider)
+        if not self._recording and self._global:
+            self._recording = _records(self._get_provider())
         return self._recording
 
     def call(
