@@ -356,6 +356,7 @@ class StarletteAdapter:
         return self.run(self._many(self.bare_app, "/bare", None, n))  # type: ignore[no-any-return]
 
     def close(self) -> None:
+        self.run(self.store.close())
         self.run(self.stack.aclose())
         self.loop.close()
 

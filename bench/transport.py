@@ -56,19 +56,31 @@ def cpu_per_call(cfg: StoreConfig, rounds: int, n: int) -> dict[str, float]:
         "lean": lambda: lean.call("get_item", params),
     }
     times: dict[str, list[float]] = {name: [] for name in (*sync, "aiobotocore", "lean async")}
-    for run in sync.values():
-        for _ in range(n // 5):
-            run()  # warm up
-    for r in range(rounds):
-        for name in sorted(sync, reverse=r % 2 == 1):
-            start = time.process_time()
-            for _ in range(n):
-                sync[name]()
-            times[name].append(1000 * (time.process_time() - start) / n)
+    interleaved(sync, rounds, n, times)
     asyncio.run(_async_cpu(cfg, params, rounds, n, times))
     client.close()
     lean_store.close()
     return {name: median(values) for name, values in times.items()}
+
+
+def interleaved(
+    calls: dict[str, Callable[[], Any]],
+    rounds: int,
+    n: int,
+    times: dict[str, list[float]],
+    scale: float = 1000.0,
+) -> None:
+    """Append to ``times`` the CPU per call of each of ``calls`` (in ms; ``scale`` 1e6: us),
+    ``rounds`` rounds of ``n`` calls each, the order alternating, after a warm-up."""
+    for call in calls.values():
+        for _ in range(n // 5):
+            call()
+    for r in range(rounds):
+        for name in sorted(calls, reverse=r % 2 == 1):
+            start = time.process_time()
+            for _ in range(n):
+                calls[name]()
+            times.setdefault(name, []).append(scale * (time.process_time() - start) / n)
 
 
 async def _async_cpu(

@@ -1,5 +1,7 @@
 """GC's parallel scan fits the client's connection pool: never more segments at once than
-pooled connections, so urllib3 never opens connections it then has to throw away."""
+pooled connections, so urllib3 (botocore's pool) never opens connections it then has to throw
+away; on either transport, never more calls in flight than the pool holds (the lean
+transport's own pool: tests/store/test_lean_transport.py)."""
 
 from __future__ import annotations
 
@@ -52,6 +54,7 @@ class InFlight:
 
 
 @pytest.mark.engines("dynalite", reason="segments run concurrently")
+@pytest.mark.transports  # urllib3's "pool is full" is botocore's pool; the calls in flight, both
 def test_24_segments_on_the_default_pool_open_no_throwaway_connections(store, clock, caplog):
     expired_sessions(store, clock, 120)  # about 5 per segment: every segment has work
     calls = InFlight(store)
@@ -64,6 +67,7 @@ def test_24_segments_on_the_default_pool_open_no_throwaway_connections(store, cl
 
 
 @pytest.mark.engines("dynalite", reason="segments run concurrently")
+@pytest.mark.transports
 def test_the_pool_size_is_configurable_and_bounds_gc(store, clock, caplog):
     narrow = store.config.replace(
         connection=dataclasses.replace(store.config.connection, max_pool_connections=2)

@@ -5,7 +5,7 @@ makes of them), signed with AWS Signature Version 4 exactly as botocore signs th
 checked (framing, CRC32) and parsed with :mod:`json`, binary values decoded to ``bytes`` as
 botocore gives them. :func:`exchange` decides the retries of one call as botocore's
 ``standard`` mode does. No I/O, no clock, no credentials lookup: the drivers in
-``transport.py`` (urllib3, aiohttp) send, sleep and read the credentials.
+``transport.py`` (its own sockets, urllib3, aiohttp) send, sleep and read the credentials.
 """
 
 from __future__ import annotations
