@@ -118,9 +118,12 @@ class _Endpoint:
             raise outcome.error
         if isinstance(outcome, wire.Incomplete):
             raise ConnectionClosedError(endpoint_url=self.url)
+        metadata = {"HTTPStatusCode": outcome.status, "RetryAttempts": attempts - 1}
+        if outcome.request_id:
+            metadata["RequestId"] = outcome.request_id
         response: Any = {
             "Error": {"Code": outcome.code, "Message": outcome.message},
-            "ResponseMetadata": {"HTTPStatusCode": outcome.status, "RetryAttempts": attempts - 1},
+            "ResponseMetadata": metadata,
         }
         raise ClientError(response, operation)
 

@@ -8,6 +8,7 @@ import dataclasses
 import sys
 
 import pytest
+from botocore.exceptions import ClientError
 
 from dynamodb_sessions import AsyncSessionStore, Connection, SessionStore, StoreConfig
 from dynamodb_sessions.config import TRANSPORT_ENV
@@ -228,3 +229,24 @@ def test_a_proxy_in_the_environment_is_used_as_botocore_uses_it(
         with SessionStore(chosen) as store:
             assert store.exists("0" * 43) is False
         assert proxy.operations() == ["GetItem"]
+
+
+@pytest.mark.engines("dynalite", "moto")
+def test_a_refusal_carries_the_request_id_as_botocores_does(config):
+    # AWS support asks for the request id of a failed call; botocore's ClientError has it in
+    # ResponseMetadata, and so does the lean path's, read from the same answer header.
+    params = {"TableName": f"{config.table}-missing", "Key": {"id": {"S": "k"}}}
+    client = make_client(config.connection)
+    with SessionStore(lean(config)) as store:
+        assert store.transport is not None
+        ids = {}
+        for name, call in (
+            ("botocore", lambda: client.get_item(**params)),
+            ("lean", lambda: store.transport.call("get_item", params)),
+        ):
+            with pytest.raises(ClientError) as refused:
+                call()
+            assert refused.value.response["Error"]["Code"] == "ResourceNotFoundException"
+            ids[name] = refused.value.response["ResponseMetadata"].get("RequestId", "")
+    client.close()
+    assert ids["lean"] and ids["botocore"] and ids["lean"] != ids["botocore"], ids
