@@ -1,9 +1,21 @@
 """What every measurement shares: the dynalite process, tables, a settable clock, session data
-of a known size, and the meter that counts DynamoDB calls and capacity units at the client."""
+of a known size, and the meter that counts DynamoDB calls and capacity units at the client.
+
+Two kinds of run, kept apart:
+
+* **metered** (calls and capacity per request: bench/calls.py, bench/mix.py): the
+  :class:`Meter` counts at botocore's client through its event hooks, so a metered store
+  carries every call on botocore (``metered(cfg)``, ``transport="botocore"``): what a request
+  calls and consumes is the core's decision, the same on either transport
+  (tests/store/test_lean_transport.py proves the requests equal);
+* **timed** (CPU, requests per second): the library's default transport, and no hooks
+  (:class:`Unmetered`), so a timing is what a user's application pays.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import statistics
@@ -59,6 +71,11 @@ def connection(endpoint: str) -> Connection:
         **LOCAL_CREDENTIALS,  # type: ignore[arg-type]
         **({"transport": chosen} if chosen else {}),
     )
+
+
+def metered(cfg: StoreConfig) -> StoreConfig:
+    """``cfg`` on botocore's client, where the :class:`Meter` counts (see the module's doc)."""
+    return cfg.replace(connection=dataclasses.replace(cfg.connection, transport="botocore"))
 
 
 def new_table(endpoint: str, name: str, **config: Any) -> StoreConfig:
@@ -191,7 +208,17 @@ class Meter:
     paused: bool = False
     _indexes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
+    def attach_store(self, store: Any) -> None:
+        """Count ``store``'s calls: at its botocore client, so it must carry them all
+        (``transport="botocore"``: :func:`metered`); a lean store would count nothing."""
+        if store.transport is not None:
+            raise ConfigurationError(
+                "a metered store counts at botocore's client: configure it with metered(cfg)"
+            )
+        self.attach(store.client)
+
     def attach(self, client: Any) -> Any:
+        """Count the calls of a botocore ``client``."""
         events = client.meta.events
         events.register("provide-client-params.dynamodb", self._before)
         events.register("after-call.dynamodb", self._after)
@@ -281,20 +308,17 @@ class Meter:
 
 
 class Unmetered:
-    """In place of a :class:`Meter` where nothing is counted: no hooks on the client, so its
-    calls cost what they cost without the benchmark."""
+    """In place of a :class:`Meter` in a timed run: nothing is counted and no hook is put on
+    a client, so its calls cost what they cost without the benchmark, on any transport."""
+
+    def attach_store(self, store: Any) -> None:
+        pass
 
     def attach(self, client: Any) -> Any:
         return client
 
     def pause(self) -> Any:
         return contextlib.nullcontext()
-
-
-def metered_store(cfg: StoreConfig, meter: Meter, **kwargs: Any) -> SessionStore:
-    store = SessionStore(cfg, **kwargs)
-    meter.attach(store.client)
-    return store
 
 
 def sizer_client(endpoint: str) -> Any:

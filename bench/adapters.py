@@ -15,7 +15,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from bench import views
-from bench._common import Clock, Meter
+from bench._common import Clock, Meter, Unmetered
 from dynamodb_sessions import AsyncSessionStore, Session, SessionStore, StoreConfig
 from dynamodb_sessions.ids import storage_key
 from dynamodb_sessions.store import make_async_client, make_client
@@ -73,7 +73,7 @@ class SyncAdapter:
     app: Any
     bare_app: Any
 
-    def __init__(self, cfg: StoreConfig, meter: Meter, clock: Clock) -> None:
+    def __init__(self, cfg: StoreConfig, meter: Meter | Unmetered, clock: Clock) -> None:
         self.cfg = cfg
         self.meter = meter
         self.clock = clock
@@ -81,7 +81,7 @@ class SyncAdapter:
 
     def _store(self, **kwargs: Any) -> SessionStore:
         store = SessionStore(self.cfg, clock=self.clock, **kwargs)
-        self.meter.attach(store.client)
+        self.meter.attach_store(store)
         return store
 
     def cookie(self, session_id: str | None) -> str | None:
@@ -122,7 +122,7 @@ class SyncAdapter:
 class WSGIAdapter(SyncAdapter):
     name = "WSGI"
 
-    def __init__(self, cfg: StoreConfig, meter: Meter, clock: Clock) -> None:
+    def __init__(self, cfg: StoreConfig, meter: Meter | Unmetered, clock: Clock) -> None:
         from dynamodb_sessions.integrations.wsgi import ENVIRON_KEY, SessionMiddleware
 
         super().__init__(cfg, meter, clock)
@@ -155,7 +155,7 @@ class WSGIAdapter(SyncAdapter):
 class FlaskAdapter(SyncAdapter):
     name = "Flask"
 
-    def __init__(self, cfg: StoreConfig, meter: Meter, clock: Clock) -> None:
+    def __init__(self, cfg: StoreConfig, meter: Meter | Unmetered, clock: Clock) -> None:
         from flask import Flask, session
 
         from dynamodb_sessions import Codec
@@ -193,7 +193,7 @@ class DjangoAdapter(SyncAdapter):
     name = "Django"
     cookie_name = "sessionid"
 
-    def __init__(self, cfg: StoreConfig, meter: Meter, clock: Clock) -> None:
+    def __init__(self, cfg: StoreConfig, meter: Meter | Unmetered, clock: Clock) -> None:
         configure_django("dynamodb_sessions.integrations.django")
         from django.conf import settings
         from django.core.handlers.wsgi import WSGIHandler
@@ -251,7 +251,7 @@ class StarletteAdapter:
     name = "Starlette"
     cookie_name = "session"
 
-    def __init__(self, cfg: StoreConfig, meter: Meter, clock: Clock) -> None:
+    def __init__(self, cfg: StoreConfig, meter: Meter | Unmetered, clock: Clock) -> None:
         from starlette.applications import Starlette
         from starlette.middleware import Middleware
         from starlette.requests import Request
@@ -264,11 +264,11 @@ class StarletteAdapter:
         self.loop = asyncio.new_event_loop()
         self.stack = AsyncExitStack()
         self.raw = self.run(self.stack.enter_async_context(make_async_client(cfg.connection)))
-        # Not an injected client: the store opens its own (and, on the lean transport, the
-        # transport beside it) in this loop, as in an application; the meter watches that one.
+        # The store makes its own client (and, by default, its lean transport) in this loop,
+        # as an application's does; an injected client would carry every call on aiobotocore.
         self.store = AsyncSessionStore(cfg, clock=clock)
-        self.run(self.store.exists("0" * 43))
-        meter.attach(self.store.client)
+        self.run(self.stack.enter_async_context(self.store))
+        meter.attach_store(self.store)
 
         async def read(request: Request) -> PlainTextResponse:
             return PlainTextResponse(str(request.session.get("user")))

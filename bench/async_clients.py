@@ -110,7 +110,7 @@ async def _measure(endpoint: str, table: str, key: str, rounds: int, calls: int)
             return await _rounds(
                 {
                     "aiobotocore": with_aiobotocore,
-                    "lean async (ours, opt-in)": with_lean,
+                    "lean async (ours)": with_lean,
                     "aiodynamo (send_request)": with_aiodynamo_raw,
                     "aiodynamo (get_item)": with_aiodynamo_item,
                 },
@@ -160,7 +160,7 @@ def markdown(
 ) -> list[str]:
     base = results["aiobotocore"]
     raw = results["aiodynamo (send_request)"]
-    lean = results["lean async (ours, opt-in)"]
+    lean = results["lean async (ours)"]
     lines = [
         "## Async transport: aiobotocore or aiodynamo",
         "",
@@ -203,7 +203,7 @@ def markdown(
         "",
         "What makes aiodynamo fast is that it sends DynamoDB JSON straight over aiohttp with a",
         "small SigV4 signer, without botocore's per-call machinery. The library's own lean",
-        "transport (section 10, opt-in) does the same for both stores with one shared core",
+        "transport (section 10, the default) does the same for both stores with one shared core",
         "(signing, request, answer checks, retry decisions), keeps botocore's credential chain",
         "and endpoint resolution, and checks every answer's CRC32. In this run it spends",
         f"{base.cpu_ms / lean.cpu_ms:.1f}x less CPU per call than aiobotocore; aiodynamo, "

@@ -1,12 +1,13 @@
 """DynamoDB calls and capacity units per request, by adapter and request kind, counted at the
-client (botocore events on the store's own client)."""
+client (botocore events on the store's own client, so on ``transport="botocore"``: the calls
+are the core's, alike on either transport)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from bench._common import TIMEOUT, Clock, Meter, new_table, session_data
+from bench._common import TIMEOUT, Clock, Meter, metered, new_table, session_data
 from bench.adapters import ADAPTERS
 
 # kind -> (path, what the cookie names, what the app does)
@@ -60,7 +61,8 @@ def _one(adapter: Any, clock: Clock, kind: str) -> tuple[int, list[Any]]:
 def measure(endpoint: str, sizer: Any, adapters: list[str]) -> list[Row]:
     rows = []
     for name in adapters:
-        cfg = new_table(endpoint, f"calls-{name.lower()}")
+        # Counted at botocore's client; the calls are the core's, alike on either transport.
+        cfg = metered(new_table(endpoint, f"calls-{name.lower()}"))
         meter, clock = Meter(sizer), Clock()
         adapter = ADAPTERS[name](cfg, meter, clock)
         try:

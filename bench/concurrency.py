@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from bench._common import ROOT, Clock, Meter, drop_table, median, new_table, session_data
+from bench._common import ROOT, Clock, Unmetered, drop_table, median, new_table, session_data
 from bench.adapters import StarletteAdapter, WSGIAdapter, call_wsgi
 
 sys.path.insert(0, str(ROOT / "tests"))
@@ -75,8 +75,8 @@ def measure(
     """At 1 request in flight (each call waits on dynalite) and at ``concurrency``."""
     results = []
     cfg = new_table(endpoint, "conc")
-    sync = WSGIAdapter(cfg, Meter(sizer, paused=True), Clock())
-    asyn = StarletteAdapter(cfg, Meter(sizer, paused=True), Clock())
+    sync = WSGIAdapter(cfg, Unmetered(), Clock())
+    asyn = StarletteAdapter(cfg, Unmetered(), Clock())
     try:
         for kind, path in PATHS.items():
             for level in (1, concurrency):

@@ -33,6 +33,7 @@ from bench._common import (
     Record,
     connection,
     dynalite,
+    metered,
     new_table,
     session_data,
     sizer_client,
@@ -325,7 +326,8 @@ def run_variant(
 ) -> tuple[MixResult, int]:
     """Serve ``plan`` one way, its modifications made as ``modify`` says (a key of
     :data:`MODIFICATIONS`); the result and the size of a session's item at the end."""
-    cfg = _table(endpoint, variant)
+    # Counted at botocore's client; the calls are the core's, alike on either transport.
+    cfg = metered(_table(endpoint, variant))
     meter, clock = Meter(sizer), Clock()
     adapter = FlaskAdapter(cfg, meter, clock) if variant.flask else WSGIAdapter(cfg, meter, clock)
     make = DATA[data]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bench._common import Clock, Meter, median, new_table, session_data
+from bench._common import Clock, Unmetered, median, new_table, session_data
 from bench.adapters import ADAPTERS
 
 GOAL = 1.15
@@ -33,7 +33,7 @@ def measure(
     results = []
     for name in adapters:
         cfg = new_table(endpoint, f"ovh-{name.lower()}")
-        adapter = ADAPTERS[name](cfg, Meter(sizer, paused=True), Clock())
+        adapter = ADAPTERS[name](cfg, Unmetered(), Clock())
         try:
             session_id = adapter.create(session_data(2048))
             adapter.point_bare_at(session_id)

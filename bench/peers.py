@@ -34,7 +34,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -385,7 +385,12 @@ def _flask_peer(endpoint: str, table: str) -> tuple[Any, str, Any, Any]:
     Session(app)  # creates its table
     views.flask_routes(app, session)
 
-    return app.wsgi_app, "session", resource.meta.client, lambda: resource.Table(table).delete()
+    return (
+        app.wsgi_app,
+        "session",
+        PeerCalls(resource.meta.client),
+        lambda: resource.Table(table).delete(),
+    )
 
 
 def _django_peer(endpoint: str, table: str) -> tuple[Any, str, Any, Any]:
@@ -415,7 +420,12 @@ def _django_peer(endpoint: str, table: str) -> tuple[Any, str, Any, Any]:
     client.get_waiter("table_exists").wait(TableName=table)
     from django.core.handlers.wsgi import WSGIHandler
 
-    return WSGIHandler(), "sessionid", client, lambda: client.delete_table(TableName=table)
+    return (
+        WSGIHandler(),
+        "sessionid",
+        PeerCalls(client),
+        lambda: client.delete_table(TableName=table),
+    )
 
 
 def _ours(framework: str, endpoint: str) -> tuple[Any, str, Any, Any]:
@@ -429,13 +439,49 @@ def _ours(framework: str, endpoint: str) -> tuple[Any, str, Any, Any]:
         adapter.close()
         drop_table(cfg)
 
-    return adapter.app, adapter.cookie_name, adapter.store, close
+    return adapter.app, adapter.cookie_name, OurCalls(adapter.store), close
+
+
+class OurCalls:
+    """Counts the DynamoDB operations of our store, whichever transport carries them (the
+    lean one, by default, has no botocore events): through its metrics hook, replaced while
+    counting only, so the timed requests run with the store's own hook."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def start(self, operations: list[str]) -> Callable[[], None]:
+        from dynamodb_sessions.metrics import Metrics
+
+        class Recording(Metrics):
+            def call(self, operation: str, outcome: str, **_: Any) -> None:
+                operations.append(operation)
+
+        kept, self.store.metrics = self.store.metrics, Recording()
+
+        def stop() -> None:
+            self.store.metrics = kept
+
+        return stop
+
+
+class PeerCalls:
+    """Counts the DynamoDB operations of a peer's botocore client (its ``before-call``)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def start(self, operations: list[str]) -> Callable[[], None]:
+        def count(model: Any, **_: Any) -> None:
+            operations.append(model.name)
+
+        self.client.meta.events.register("before-call.dynamodb", count)
+        return lambda: self.client.meta.events.unregister("before-call.dynamodb", count)
 
 
 def app_for(framework: str, variant: str, endpoint: str) -> tuple[Any, str, Any, Any]:
-    """A variant's WSGI app on a table of its own: (app, cookie name, what sends its DynamoDB
-    calls, close). What sends them is the peer's botocore client, or this library's store
-    (whichever transport it is on: see :func:`recording`)."""
+    """A variant's WSGI app on a table of its own: (app, cookie name, its call counter
+    (:class:`OurCalls` or :class:`PeerCalls`), close)."""
     table = f"bench-peer-{uuid.uuid4().hex[:8]}"
     if variant != "peer":
         return _ours(framework, endpoint)
@@ -458,53 +504,21 @@ def new_session(app: Any, cookie_name: str) -> str:
     return cookie
 
 
-@contextlib.contextmanager
-def recording(sender: Any) -> Iterator[list[str]]:
-    """The DynamoDB operations ``sender`` (a botocore client, or this library's store) sends
-    meanwhile, by name (``GetItem``), as they go out: through botocore's event hooks, or on
-    the store's lean transport, which has none, at its ``call``."""
-    from dynamodb_sessions import SessionStore
-    from dynamodb_sessions._core.wire import OPERATIONS
-
-    operations: list[str] = []
-    transport = sender.transport if isinstance(sender, SessionStore) else None
-    if transport is not None:
-        send = transport.call
-
-        def call(method: str, params: Any) -> dict[str, Any]:
-            operations.append(OPERATIONS[method])
-            return send(method, params)
-
-        transport.call = call  # type: ignore[method-assign]
-        try:
-            yield operations
-        finally:
-            del transport.call
-        return
-
-    def count(model: Any, **_: Any) -> None:
-        operations.append(model.name)
-
-    client = sender.client if isinstance(sender, SessionStore) else sender
-    client.meta.events.register("before-call.dynamodb", count)
-    try:
-        yield operations
-    finally:
-        client.meta.events.unregister("before-call.dynamodb", count)
-
-
 def _serve(framework: str, variant: str, endpoint: str) -> None:
     from bench.adapters import call_wsgi
 
-    app, cookie_name, sender, close = app_for(framework, variant, endpoint)
+    app, cookie_name, counter, close = app_for(framework, variant, endpoint)
     try:
         cookie = new_session(app, cookie_name)
+        operations: list[str] = []
         calls = {}
+        stop = counter.start(operations)
         for path in PATHS.values():
-            with recording(sender) as operations:
-                status, _ = call_wsgi(app, path, cookie)
+            operations.clear()
+            status, _ = call_wsgi(app, path, cookie)
             assert status == 200, (path, status)
-            calls[path] = operations
+            calls[path] = list(operations)
+        stop()
         print(json.dumps(calls), flush=True)
         for line in sys.stdin:
             path, count_text = line.split()

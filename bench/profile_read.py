@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from bench._common import Clock, Meter, median, new_table, session_data
+from bench._common import Clock, Unmetered, median, new_table, session_data
 from bench.adapters import WSGIAdapter, call_wsgi
 from dynamodb_sessions.ids import storage_key
 from dynamodb_sessions.session import Session
@@ -106,7 +106,7 @@ def _pyinstrument(call: Callable[[], Any], n: int) -> tuple[float | None, float 
 
 def measure(endpoint: str, sizer: Any, n: int, rounds: int, profile: bool = True) -> ProfileResult:
     cfg = new_table(endpoint, "profile")
-    adapter = WSGIAdapter(cfg, Meter(sizer, paused=True), Clock())
+    adapter = WSGIAdapter(cfg, Unmetered(), Clock())
     try:
         data = session_data(2048)
         data.update({f"key{i}": f"value {i}" for i in range(16)})  # 20 keys, as apps keep

@@ -13,8 +13,8 @@ as in production: the adapter, the session, the flows, the request building, sig
 parsing of the lean transport. The parent asks the workers in turn, rounds alternating which
 goes first, for the process CPU time of ``n`` requests; a figure is the median over rounds
 (many short rounds: on a shared machine the load moves less within one).
-Needs the lean transport (``AWS_DYNAMODB_SESSION_TRANSPORT=lean``, or the default where it
-is lean): botocore's transport has no such seam.
+Needs the lean transport (the default; botocore's, ``AWS_DYNAMODB_SESSION_TRANSPORT=botocore``,
+has no such seam).
 """
 
 from __future__ import annotations
@@ -66,10 +66,10 @@ def _worker(framework: str, endpoint: str, profile: str | None) -> None:
     from bench.adapters import call_wsgi
     from bench.peers import app_for, new_session
 
-    app, cookie_name, store, close = app_for(framework, "ours", endpoint)
+    app, cookie_name, calls, close = app_for(framework, "ours", endpoint)
     try:
         cookie = new_session(app, cookie_name)
-        replaying(store, app, cookie, PATHS)
+        replaying(calls.store, app, cookie, PATHS)
         if profile:
             path, n = profile.split()
             # The wall clock: nothing waits here, and reading it costs the profiler far less.

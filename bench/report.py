@@ -264,7 +264,7 @@ def _transport_section(results: dict[str, Any]) -> list[str]:
     return [
         "## 10. botocore against the lean transport",
         "",
-        '`bench/transport.py` (`Connection(transport="lean")`, see the guide). Client CPU',
+        '`bench/transport.py` (`Connection(transport="lean")`, the default; see the guide). CPU',
         "(`time.process_time`) per strongly consistent GetItem of a 1,500-byte item, the median",
         f"of {result.rounds} rounds of {result.n} calls, the clients' rounds interleaved; then",
         "read-only requests per second through each adapter on each transport (in-process calls,",
@@ -391,7 +391,9 @@ def write(results: dict[str, Any], out: Path, *, plots: bool) -> None:
         "",
         "## 1. DynamoDB calls and capacity units per request",
         "",
-        "Counted at the client (botocore events on the store's own client). Capacity units are",
+        "Counted at the client (botocore events on the store's own client, so these runs use",
+        '`transport="botocore"`: the calls are the same on the default lean transport). Capacity',
+        "units are",
         "computed from the item sizes by DynamoDB's rules: a strongly consistent read",
         "ceil(size / 4 KB) RCU, 1 for a missing item; a write ceil(size / 1 KB) WCU of the larger",
         "of the item before and after (an UpdateItem too, so refreshing the expiry of a "

@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench._common import Clock, Meter, dynalite, median, new_table, session_data, sizer_client
+from bench._common import Clock, Unmetered, dynalite, median, new_table, session_data, sizer_client
 from bench.adapters import ADAPTERS
 from dynamodb_sessions import AsyncSessionStore, Session, SessionStore, StoreConfig
 from dynamodb_sessions._core import requests
@@ -117,7 +117,7 @@ def adapters_per_second(
         per_second: dict[str, list[float]] = {t: [] for t in TRANSPORTS}
         for r in range(rounds):
             for transport in sorted(TRANSPORTS, reverse=r % 2 == 1):
-                adapter = ADAPTERS[name](on(cfg, transport), Meter(sizer, paused=True), Clock())
+                adapter = ADAPTERS[name](on(cfg, transport), Unmetered(), Clock())
                 try:
                     session_id = adapter.create(session_data(ITEM_BYTES))
                     adapter.timed("/read", session_id, max(1, n // 5))  # warm up

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import botocore.loaders
 import botocore.session
@@ -17,9 +18,9 @@ import hypothesis
 import pytest
 
 from dynamodb_sessions import Connection, SessionStore, StoreConfig
-from dynamodb_sessions._core.wire import OPERATIONS
 from dynamodb_sessions.local import DYNALITE_PACKAGE, LOCAL_CREDENTIALS, local_engine
 from dynamodb_sessions.local import dynalite_engine as dynalite_engine_at
+from dynamodb_sessions.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,10 +82,15 @@ class Engine:
     endpoint: str
 
     def connection(self, **overrides: object) -> Connection:
-        """A connection to this engine: its keys, patient timeouts (``ENGINE_TIMEOUTS``)."""
+        """A connection to this engine: its keys, patient timeouts (``ENGINE_TIMEOUTS``);
+        ``overrides`` may change any field (the endpoint: a proxy in front of the engine)."""
         return Connection(
-            endpoint_url=self.endpoint,
-            **{**LOCAL_CREDENTIALS, **ENGINE_TIMEOUTS, **overrides},  # type: ignore[arg-type]
+            **{  # type: ignore[arg-type]
+                "endpoint_url": self.endpoint,
+                **LOCAL_CREDENTIALS,
+                **ENGINE_TIMEOUTS,
+                **overrides,
+            }
         )
 
 
@@ -168,8 +174,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def transport(request: pytest.FixtureRequest) -> str:
     """The store's transport: both, in tests marked ``@pytest.mark.transports`` that use it
-    (through ``config`` or directly); else the default (``botocore``)."""
-    return getattr(request, "param", "botocore")
+    (through ``config`` or directly); else the library's default (``Connection().transport``)."""
+    return getattr(request, "param", Connection().transport)
 
 
 @pytest.fixture
@@ -201,28 +207,49 @@ def store(config: StoreConfig, clock: Clock) -> SessionStore:
 
 
 class CallLog(list[str]):
-    """The DynamoDB operations a client sent, in order (counted at the client).
+    """The DynamoDB operations a store made, in order, whichever transport carried them.
 
-    ``attach`` takes a botocore client, or a store: then the calls of its lean transport
-    (if it has one) are counted too, where they leave the store.
+    Counted through the store's metrics hook (``Metrics.call``, which both drivers call once
+    per operation, answered or failed, as botocore's ``before-call`` event fires once per
+    operation, retries not counted): the store's own hook goes on hearing every event.
     """
 
-    def attach(self, target: object) -> CallLog:
-        def record(model: object, **_: object) -> None:
-            self.append(model.name)  # type: ignore[attr-defined]
-
-        lean = getattr(target, "transport", None)
-        if lean is not None:
-            send = lean.call
-
-            def record_and_send(method: str, params: dict[str, object]) -> object:
-                self.append(OPERATIONS[method])
-                return send(method, params)
-
-            lean.call = record_and_send
-        client = getattr(target, "client", target)
-        client.meta.events.register("before-call.dynamodb", record)  # type: ignore[attr-defined]
+    def attach(self, store: object) -> CallLog:
+        """Count the calls of ``store`` (a store, or a facade of one with its ``metrics``)."""
+        hook = getattr(store, "metrics", None)
+        if not isinstance(hook, Metrics):
+            # A botocore client's events see none of the lean transport's calls: a count
+            # taken there would pass by counting nothing.
+            raise TypeError(f"count the calls of a store, not of {type(store).__name__}")
+        store.metrics = _Counting(hook, self)  # type: ignore[attr-defined]
         return self
+
+
+class _Counting(Metrics):
+    """A metrics hook that records each call's operation in ``log``, then tells ``inner``."""
+
+    def __init__(self, inner: Metrics, log: list[str]) -> None:
+        self._inner, self._log = inner, log
+
+    @property  # type: ignore[override]
+    def capacity(self) -> bool:  # what the store asks DynamoDB for stays the inner hook's
+        return self._inner.capacity
+
+    def call(self, operation: str, outcome: str, **figures: Any) -> None:
+        self._log.append(operation)
+        self._inner.call(operation, outcome, **figures)
+
+    def conflict(self, *, retried: bool) -> None:
+        self._inner.conflict(retried=retried)
+
+    def lock_wait(self, seconds: float, *, outcome: str) -> None:
+        self._inner.lock_wait(seconds, outcome=outcome)
+
+    def gc(self, *, deleted: int, kept: int) -> None:
+        self._inner.gc(deleted=deleted, kept=kept)
+
+    def unavailable(self, adapter: str, *, error: str) -> None:
+        self._inner.unavailable(adapter, error=error)
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ The environment names are those of the PHP module this library succeeds
                                    in a batch, unconditionally (default an hour)
 ``AWS_DYNAMODB_SESSION_KEYS``      encryption at rest: comma-separated base64 keys, newest
                                    first (see :mod:`dynamodb_sessions.crypto`)
+``AWS_DYNAMODB_SESSION_TRANSPORT`` ``lean`` (the default) or ``botocore``: how the item
+                                   operations travel (see :class:`Connection`)
 =================================  =====================================================
 """
 
@@ -93,10 +95,10 @@ class Connection:
     loop); :meth:`SessionStore.gc` never runs more segments at once than it.
 
     ``transport`` chooses how the item operations travel (``AWS_DYNAMODB_SESSION_TRANSPORT``):
-    ``"botocore"`` (the default), botocore's client, with its event hooks and customisations;
-    ``"lean"``, the library's own (:mod:`dynamodb_sessions.transport`): the same requests,
-    signatures and retries for under half of the client CPU, with botocore's credentials,
-    endpoint and HTTP settings.
+    ``"lean"`` (the default), the library's own (:mod:`dynamodb_sessions.transport`): the same
+    requests, signatures and retries as botocore's for under half of its client CPU, with
+    botocore's credentials, endpoint and HTTP settings; ``"botocore"``, botocore's client for
+    every call, with its event hooks and customisations (the escape hatch: see the guide).
     """
 
     region: str | None = None
@@ -107,7 +109,7 @@ class Connection:
     read_timeout: float = 1.0
     max_attempts: int = 3  # attempts in all, the first included (botocore's total_max_attempts)
     max_pool_connections: int = 10
-    transport: str = "botocore"
+    transport: str = "lean"
 
     def __post_init__(self) -> None:
         if self.endpoint_url is not None:

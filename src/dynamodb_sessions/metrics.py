@@ -8,7 +8,7 @@ sync and the async store report alike::
 
     call(operation, outcome, ...)   every DynamoDB call: "GetItem", "ok" or the error code
                                     (ConditionalCheckFailedException is a normal outcome of a
-                                    conditional write), botocore's retries, seconds, capacity
+                                    conditional write), its retries, seconds, capacity
     conflict(retried)               a save's conditional write found the item changed or gone
     lock_wait(seconds, outcome)     lock mode: one acquire ("acquired", "timeout", "absent")
     gc(deleted, kept)               one garbage collection, when it ends
@@ -19,7 +19,7 @@ override what you need. :class:`OpenTelemetryMetrics` records them as OpenTeleme
 instruments (the ``otel`` extra, ``opentelemetry-api``); it is the default when
 ``opentelemetry`` can be imported, on the global meter provider, so an application that sets
 one up (the SDK and an exporter) gets the store's metrics without a line of code, and one that
-does not pays for the API's no-op instruments only.
+does not pays for the API's no-op instruments only (and asks DynamoDB for no capacity figures).
 """
 
 from __future__ import annotations
@@ -56,8 +56,9 @@ class Metrics:
     ) -> None:
         """One DynamoDB call: ``operation`` is DynamoDB's name (``GetItem``); ``outcome`` is
         ``"ok"`` or the AWS error code (or botocore's exception name: ``ReadTimeoutError``);
-        ``retries`` the attempts botocore added (0 when unknown); ``seconds`` the whole call,
-        retries included; ``capacity`` the units consumed, if DynamoDB said."""
+        ``retries`` the attempts the retries added, on either transport (0 when unknown);
+        ``seconds`` the whole call, retries included; ``capacity`` the units consumed, if
+        DynamoDB said."""
 
     def conflict(self, *, retried: bool) -> None:
         """A save's conditional write failed (another request changed the item, or it expired
@@ -85,7 +86,7 @@ class OpenTelemetryMetrics(Metrics):
     ==================================  ===========  =========================================
     ``dynamodb_sessions.calls``         counter      attributes ``operation``, ``outcome``
     ``dynamodb_sessions.call.duration`` histogram s  ``operation``, ``outcome``
-    ``dynamodb_sessions.call.retries``  counter      ``operation``: botocore's extra attempts
+    ``dynamodb_sessions.call.retries``  counter      ``operation``: attempts the retries added
     ``dynamodb_sessions.capacity``      counter      ``operation``: capacity units consumed
     ``dynamodb_sessions.conflicts``     counter      ``retried`` (true / false)
     ``dynamodb_sessions.lock.wait``     histogram s  ``outcome``
@@ -95,15 +96,24 @@ class OpenTelemetryMetrics(Metrics):
     ==================================  ===========  =========================================
 
     ``meter_provider``: where the instruments live (default: OpenTelemetry's global provider).
-    """
 
-    capacity = True
+    :attr:`capacity` is true only while a provider that records is in place (the SDK's, or
+    another real one), not OpenTelemetry's default no-op or proxy provider: an application
+    that installed ``opentelemetry-api`` without configuring metrics sends the exact requests
+    of ``_core/requests.py``, and one that sets its provider up after making the store gets
+    the capacity from then on.
+    """
 
     def __init__(self, meter_provider: Any = None) -> None:
         from opentelemetry import metrics  # the otel extra
 
         from . import __version__
 
+        self._get_provider = metrics.get_meter_provider
+        # A provider given is what it is; the global one may be set later, and only once: so
+        # once recording, always recording.
+        self._global = meter_provider is None
+        self._recording = not self._global and _records(meter_provider)
         meter = metrics.get_meter(METER_NAME, __version__, meter_provider=meter_provider)
 
         def counter(name: str, unit: str, description: str) -> Any:
@@ -114,13 +124,20 @@ class OpenTelemetryMetrics(Metrics):
 
         self._calls = counter("calls", "{call}", "DynamoDB calls")
         self._duration = histogram("call.duration", "DynamoDB calls, retries included")
-        self._retries = counter("call.retries", "{attempt}", "botocore's retries")
+        self._retries = counter("call.retries", "{attempt}", "attempts the retries added")
         self._capacity = counter("capacity", "{capacity_unit}", "capacity units consumed")
         self._conflicts = counter("conflicts", "{write}", "conditional saves that lost")
         self._lock_wait = histogram("lock.wait", "time waited for a session's lock")
         self._gc_deleted = counter("gc.deleted", "{item}", "expired items deleted")
         self._gc_kept = counter("gc.kept", "{item}", "items refreshed before their delete")
         self._unavailable = counter("unavailable", "{response}", "503 answers")
+
+    @property
+    def capacity(self) -> bool:  # type: ignore[override]
+        """Whether a recording meter provider is in place (see the class's description)."""
+        if not self._recording and self._global:
+            self._recording = _records(self._get_provider())
+        return self._recording
 
     def call(
         self,
@@ -158,6 +175,17 @@ class OpenTelemetryMetrics(Metrics):
     def unavailable(self, adapter: str, *, error: str) -> None:
         """Count the 503."""
         self._unavailable.add(1, {"adapter": adapter, "error": error})
+
+
+def _records(provider: Any) -> bool:
+    """Whether ``provider`` records what is measured: not OpenTelemetry's no-op provider, nor
+    the proxy that ``get_meter_provider()`` returns while none is set (a private class of the
+    API, named here rather than imported from its private module)."""
+    from opentelemetry.metrics import NoOpMeterProvider
+
+    return not (
+        isinstance(provider, NoOpMeterProvider) or type(provider).__name__ == "_ProxyMeterProvider"
+    )
 
 
 def default_metrics() -> Metrics:

@@ -487,7 +487,9 @@ class _BaseStore:
 
 
 class SessionStore(_BaseStore):
-    """Sessions in a DynamoDB table, through botocore (synchronous).
+    """Sessions in a DynamoDB table, synchronously: the item operations through the lean
+    transport (``Connection.transport``, the default) or botocore's client, the table's own
+    operations through botocore's client.
 
     One store (and its one botocore client, which is thread-safe) serves every request of a
     process. The store makes its client on first use, in the process that uses it: a worker
@@ -868,7 +870,8 @@ class _LoopClient:
 
 
 class AsyncSessionStore(_BaseStore):
-    """Sessions in a DynamoDB table, through aiobotocore (asyncio): :class:`SessionStore`'s
+    """Sessions in a DynamoDB table, on asyncio (the lean transport on aiohttp, or aiobotocore's
+    client, chosen as for :class:`SessionStore`): :class:`SessionStore`'s
     methods, each a coroutine, running the same core flows.
 
     An aiobotocore client belongs to the event loop it was opened in, so the store keeps one

@@ -50,7 +50,15 @@ from ._core import http, wire
 from ._core.steps import Sleep
 from .config import Connection
 
-USER_AGENT = "dynamodb-sessions (lean transport)"
+
+def user_agent() -> str:
+    """The lean transport's fixed ``User-Agent``: this library and Python by version, and the
+    transport (what CloudTrail's ``userAgent`` shows; the botocore client's names botocore)."""
+    import platform
+
+    from . import __version__
+
+    return f"dynamodb-sessions/{__version__} Python/{platform.python_version()} transport/lean"
 
 
 class _Endpoint:
@@ -69,6 +77,7 @@ class _Endpoint:
         self.proxy = (client.meta.config.proxies or get_environ_proxies(self.url)).get(parts.scheme)
         self.max_attempts = connection.max_attempts
         self.quota = wire.RetryQuota()
+        self.user_agent = user_agent()
         self._model = client.meta.service_model
 
     def begin(self, method: str, params: Mapping[str, Any]) -> tuple[str, bytes, wire.Exchange]:
@@ -82,7 +91,7 @@ class _Endpoint:
     ) -> dict[str, str]:
         """The headers of one attempt: signed now, with the (unsigned) attempt count."""
         headers = self.signer.headers(operation, body, credentials, datetime.now(timezone.utc))
-        headers["User-Agent"] = USER_AGENT
+        headers["User-Agent"] = self.user_agent
         headers["amz-sdk-request"] = f"attempt={attempt}; max={self.max_attempts}"
         return headers
 
@@ -97,17 +106,24 @@ class _Endpoint:
         validate_parameters(params, self._model.operation_model(operation).input_shape)
         raise TypeError(f"{operation}: a value DynamoDB JSON cannot carry")  # pragma: no cover
 
-    def result(self, operation: str, outcome: wire.Outcome) -> dict[str, Any]:
-        """The response dict, or the exception botocore would raise for ``outcome``."""
+    def result(self, operation: str, outcome: wire.Outcome, attempts: int) -> dict[str, Any]:
+        """The response dict, or the exception botocore would raise for ``outcome``, after
+        ``attempts`` attempts (retried ones say so in ``ResponseMetadata.RetryAttempts``, as
+        botocore's do: the metrics hook counts them)."""
         if isinstance(outcome, dict):
+            if attempts > 1:
+                outcome["ResponseMetadata"] = {"RetryAttempts": attempts - 1}
             return outcome
         if isinstance(outcome, wire.Lost):
             raise outcome.error
         if isinstance(outcome, wire.Incomplete):
             raise ConnectionClosedError(endpoint_url=self.url)
+        metadata = {"HTTPStatusCode": outcome.status, "RetryAttempts": attempts - 1}
+        if outcome.request_id:
+            metadata["RequestId"] = outcome.request_id
         response: Any = {
             "Error": {"Code": outcome.code, "Message": outcome.message},
-            "ResponseMetadata": {"HTTPStatusCode": outcome.status},
+            "ResponseMetadata": metadata,
         }
         raise ClientError(response, operation)
 
@@ -370,15 +386,17 @@ class Transport:
         endpoint = self._endpoint
         operation, body, flow = endpoint.begin(method, params)
         reply: Any = None
+        attempt = 0
         while True:
             try:
                 step = flow.send(reply)
             except StopIteration as done:
-                return endpoint.result(operation, done.value)
+                return endpoint.result(operation, done.value, attempt)
             if isinstance(step, Sleep):
                 time.sleep(step.seconds)
                 reply = None
                 continue
+            attempt = step.attempt
             credentials = _frozen(self._credentials).get_frozen_credentials()
             reply = self._send(body, endpoint.headers(operation, body, credentials, step.attempt))
 
@@ -422,15 +440,17 @@ class AsyncTransport:
         endpoint = self._endpoint
         operation, body, flow = endpoint.begin(method, params)
         reply: Any = None
+        attempt = 0
         while True:
             try:
                 step = flow.send(reply)
             except StopIteration as done:
-                return endpoint.result(operation, done.value)
+                return endpoint.result(operation, done.value, attempt)
             if isinstance(step, Sleep):
                 await asyncio.sleep(step.seconds)
                 reply = None
                 continue
+            attempt = step.attempt
             credentials = await _frozen(self._credentials).get_frozen_credentials()
             reply = await self._send(
                 body, endpoint.headers(operation, body, credentials, step.attempt)

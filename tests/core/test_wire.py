@@ -172,6 +172,9 @@ def test_errors_are_read_as_botocores_json_parser_reads_them():
     assert wire.parse(error(503, None)) == wire.Refusal("503", "", 503)
     html = answer(502, b"<html>bad gateway</html>")
     assert wire.parse(html) == wire.Refusal("502", "<html>bad gateway</html>", 502)
+    with_id = error(400, "ValidationException")
+    with_id.headers["x-amzn-requestid"] = "R3QU35T"  # type: ignore[index]
+    assert wire.parse(with_id) == wire.Refusal("ValidationException", "m", 400, "R3QU35T")
 
 
 @pytest.mark.parametrize("token", [None, "a-session-token"])

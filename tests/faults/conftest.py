@@ -39,29 +39,31 @@ def faulty_store(faulty_config: StoreConfig, clock) -> Iterator[SessionStore]:
         yield store
 
 
-class Attempts(list[str]):
-    """Every HTTP attempt a store sends, retries included: at botocore's ``before-send``, and
-    where its lean transport (if it has one) sends."""
+class Attempts:
+    """Every HTTP request the fault proxy received since the last :meth:`clear` (retries
+    included), by operation: counted on the wire, so alike whichever transport sent them.
+    Compares equal to the list of those operations."""
 
-    def attach(self, store: SessionStore) -> Attempts:
-        def record(request, **_):
-            target = request.headers["X-Amz-Target"]
-            target = target.decode() if isinstance(target, bytes) else target
-            self.append(target.rpartition(".")[2])
+    def __init__(self, proxy: FaultProxy) -> None:
+        self._proxy = proxy
+        self._start = len(proxy.operations())
 
-        lean = store.transport
-        if lean is not None:
-            send = lean._send
+    def sent(self) -> list[str]:
+        return self._proxy.operations()[self._start :]
 
-            def record_and_send(body, headers):
-                self.append(headers["X-Amz-Target"].rpartition(".")[2])
-                return send(body, headers)
+    def clear(self) -> None:
+        self._start = len(self._proxy.operations())
 
-            lean._send = record_and_send
-        store.client.meta.events.register("before-send.dynamodb", record)
-        return self
+    def __eq__(self, other: object) -> bool:
+        return self.sent() == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self.sent())
 
 
 @pytest.fixture
-def attempts(faulty_store: SessionStore) -> Attempts:
-    return Attempts().attach(faulty_store)
+def attempts(faulty_store: SessionStore, proxy: FaultProxy) -> Attempts:
+    """The attempts of ``faulty_store`` (the only client of ``proxy``)."""
+    return Attempts(proxy)

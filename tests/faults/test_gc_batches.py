@@ -115,9 +115,13 @@ def test_a_run_stopped_by_an_outage_resumes_from_its_checkpoint(engine, config, 
 
         proxy.heal()
         scans: list[dict] = []
-        store.client.meta.events.register(
-            "provide-client-params.dynamodb.Scan", lambda params, **_: scans.append(dict(params))
-        )
+
+        def seen(request: bytes, answer: bytes) -> bytes:  # the Scans as sent, on the wire
+            if operation_of(request) == "Scan":
+                scans.append(json.loads(_body(request)))
+            return answer
+
+        proxy.rewrite = seen
         report = store.gc(resume=where, page_size=2)
         assert report.deleted == left and not any(stored(store, sid) for sid in ids)
         firsts = {}

@@ -69,7 +69,7 @@ def web(request, config, clock, call_log):
         store = SessionStore(config, codec=Codec(serializer=TaggedJSON()), clock=clock)
         client = flask_app(store).test_client()
     with store:
-        yield client, store, call_log().attach(store.client)
+        yield client, store, call_log().attach(store)
 
 
 def cookie_of(client) -> str:

@@ -122,7 +122,7 @@ def test_a_read_only_session_is_refreshed_once_touch_after_has_passed(flask_stor
     client = app.test_client()
     client.get("/set/a/1")
     client.get("/permanent")
-    calls = call_log().attach(flask_store.client)
+    calls = call_log().attach(flask_store)
     response = client.get("/read")
     assert calls == ["GetItem"] and session_cookie(response) == []
     calls.clear()
@@ -221,7 +221,7 @@ def test_refresh_each_request_is_read_per_request_with_a_store_passed_in(
     client = app.test_client()
     client.get("/set/a/1")
     client.get("/permanent")
-    calls = call_log().attach(flask_store.client)
+    calls = call_log().attach(flask_store)
     clock.advance(flask_store.config.timeout * flask_store.config.touch_after)
     app.config["SESSION_REFRESH_EACH_REQUEST"] = False  # changed after set-up, as Flask allows
     response = client.get("/read")

@@ -199,11 +199,8 @@ def web(request, config, clock) -> Iterator[Web]:
 
 @pytest.fixture
 def calls(web, call_log):
-    """The DynamoDB calls of the adapter's store (an ASGI store's client opens with the app)."""
-    log = call_log()
-    client = web.store.client
-    assert client is not None
-    return log.attach(client)
+    """The DynamoDB calls of the adapter's store, from now on."""
+    return call_log().attach(web.store)
 
 
 def stored(web: Web, data: str = "a=1") -> str:

@@ -1,7 +1,7 @@
 """One HTTP scenario, run against every adapter through its framework's own test client: the WSGI
 middleware and Flask (werkzeug's client), Starlette and FastAPI (Starlette's TestClient, httpx),
-each against the real local engines. The DynamoDB calls of every request are counted at the
-store's client (botocore's ``before-call`` event)."""
+each against the real local engines. The DynamoDB calls of every request are counted by the
+store's metrics hook (tests/conftest.py's CallLog), whichever transport carries them."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def werkzeug_web(name: str, wsgi_app: Any, store: SessionStore, calls: Any) -> W
     def set_cookie(value: str) -> None:
         client.set_cookie("session", value)
 
-    return Web(name, get, set_cookie, cookie, store, calls.attach(store.client))
+    return Web(name, get, set_cookie, cookie, store, calls.attach(store))
 
 
 @contextmanager
@@ -165,7 +165,7 @@ def counting_lifespan(store: AsyncSessionStore, calls: Any) -> Any:
     @asynccontextmanager
     async def lifespan(app: Any) -> Any:
         async with store:  # the client opens (and closes) in the app's own event loop
-            calls.attach(store.client)
+            calls.attach(store)
             yield
 
     return lifespan

@@ -6,6 +6,10 @@ GC deletes and the 503s the sequence makes."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from typing import Any
 
@@ -15,8 +19,8 @@ from werkzeug.test import Client
 from dynamodb_sessions import SessionStore
 from dynamodb_sessions.config import LockSettings
 from dynamodb_sessions.integrations.wsgi import ENVIRON_KEY, SessionMiddleware
-from dynamodb_sessions.metrics import Metrics, OpenTelemetryMetrics
-from faults.proxy import FaultProxy, failing_fast_through
+from dynamodb_sessions.metrics import Metrics, OpenTelemetryMetrics, default_metrics
+from faults.proxy import FaultProxy, failing_fast_through, operation_of, through
 
 pytestmark = pytest.mark.engines(
     "dynalite", reason="the counts are the library's; dynalite reports capacity as DynamoDB does"
@@ -166,6 +170,7 @@ def counted(totals: Totals) -> Totals:
     return Counter({key: value for key, value in totals.items() if value})
 
 
+@pytest.mark.transports  # the same counts, retries included, on either
 def test_a_recording_hook_counts_the_sequence(engine, config, clock):
     recorder = Recorder()
     scenario(engine, config, clock, recorder)
@@ -203,6 +208,7 @@ def otel_totals(reader) -> Totals:
     return totals
 
 
+@pytest.mark.transports  # the same counts, retries included, on either
 def test_opentelemetry_counts_the_same_sequence(engine, config, clock):
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -239,3 +245,94 @@ def test_the_default_hook_is_opentelemetry_when_installed_and_a_no_op_otherwise(
     monkeypatch.setattr(builtins, "__import__", without_opentelemetry)
     plain = SessionStore(config).metrics
     assert type(plain) is Metrics and plain.capacity is False
+
+
+def requests_seen(proxy: FaultProxy) -> list[tuple[str, dict[str, Any]]]:
+    """Every request ``proxy`` relays from now on, as sent: (operation, its JSON body)."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    def record(request: bytes, answer: bytes) -> bytes:
+        seen.append((operation_of(request), json.loads(request.partition(b"\r\n\r\n")[2])))
+        return answer
+
+    proxy.rewrite = record
+    return seen
+
+
+@pytest.mark.transports
+def test_capacity_is_asked_for_only_when_a_provider_records(engine, config, clock):
+    """OpenTelemetry's API alone (its default proxy provider, or its no-op one) records
+    nothing, so the store sends the core's exact requests; a recording provider (the SDK's)
+    gets ``ReturnConsumedCapacity`` on every data call, and the units it reports."""
+    from opentelemetry.metrics import NoOpMeterProvider
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    recording = MeterProvider(metric_readers=[reader])
+    hooks = [
+        (default_metrics(), False),  # no provider set in this process: the API's proxy
+        (OpenTelemetryMetrics(meter_provider=NoOpMeterProvider()), False),
+        (OpenTelemetryMetrics(meter_provider=recording), True),
+    ]
+    try:
+        with FaultProxy(engine.endpoint) as proxy:
+            sent = requests_seen(proxy)
+            for metrics, asks in hooks:
+                assert isinstance(metrics, OpenTelemetryMetrics)
+                del sent[:]
+                with SessionStore(through(config, proxy), clock=clock, metrics=metrics) as store:
+                    session = store.load(None)
+                    session["a"] = 1
+                    store.finish(session)  # PutItem
+                    assert store.load(session.session_id) == {"a": 1}  # GetItem
+                assert [operation for operation, _ in sent] == ["PutItem", "GetItem"]
+                assert [body.get("ReturnConsumedCapacity") for _, body in sent] == (
+                    ["TOTAL"] * 2 if asks else [None] * 2
+                )
+        totals = otel_totals(reader)
+    finally:
+        recording.shutdown()
+    assert totals["capacity", "PutItem"] == totals["capacity", "GetItem"] == 1.0
+
+
+GLOBAL_PROVIDER_SET_LATER = """
+import sys
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from dynamodb_sessions import Connection, SessionStore, StoreConfig
+
+store = SessionStore(StoreConfig(table=sys.argv[1], connection=Connection(
+    endpoint_url=sys.argv[2], region="us-east-1", access_key="local", secret_key="local")))
+store.exists("0" * 43)  # before the application set its provider up: no capacity asked
+reader = InMemoryMetricReader()
+metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+store.exists("0" * 43)  # from now on, the capacity
+points = [
+    point.value
+    for resource in reader.get_metrics_data().resource_metrics
+    for scope in resource.scope_metrics
+    for metric in scope.metrics if metric.name == "dynamodb_sessions.capacity"
+    for point in metric.data.data_points
+]
+print(sum(points))
+"""
+
+
+@pytest.mark.engines("dynalite", reason="a process of its own: one engine says it")
+def test_a_global_provider_set_after_the_store_was_made_gets_the_capacity(engine, config):
+    """The usual order in an application: the store is made at import, OpenTelemetry is set
+    up later (a global provider can be set once per process: so a process of its own)."""
+    with FaultProxy(engine.endpoint) as proxy:
+        sent = requests_seen(proxy)
+        done = subprocess.run(
+            [sys.executable, "-c", GLOBAL_PROVIDER_SET_LATER, config.table, proxy.endpoint],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [body.get("ReturnConsumedCapacity") for _, body in sent] == [None, "TOTAL"]
+    assert float(done.stdout.strip()) == 1.0  # the one read the provider saw

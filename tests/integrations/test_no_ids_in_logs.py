@@ -1,7 +1,7 @@
 """Session ids never reach logs or error messages: every error path is driven, with every logger
-(botocore's included) at DEBUG, and the captured text is searched for each id used. Ids appear
-only as a short keyed tag (``ids.log_safe``), and the security events are logged on
-``dynamodb_sessions.security``; no repr shows a secret."""
+(botocore's and urllib3's included) at DEBUG, on both transports, and the captured text is
+searched for each id used. Ids appear only as a short keyed tag (``ids.log_safe``), and the
+security events are logged on ``dynamodb_sessions.security``; no repr shows a secret."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def saved(store: SessionStore, **data: object) -> str:
 
 
 @pytest.mark.engines("dynalite", reason="the paths are the library's; one engine is enough")
+@pytest.mark.transports  # what botocore logs at DEBUG, and what the lean path (urllib3) logs
 def test_no_error_path_logs_a_session_id(engine, config, clock, caplog):
     ids: list[str] = []
     errors: list[str] = []

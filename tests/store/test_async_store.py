@@ -24,6 +24,7 @@ from dynamodb_sessions import (
 )
 from dynamodb_sessions.ids import new_session_id
 from dynamodb_sessions.local import LOCAL_CREDENTIALS
+from dynamodb_sessions.metrics import Metrics
 
 
 def public_methods(cls: type) -> dict[str, object]:
@@ -84,6 +85,14 @@ class Blocking:
         self._loop.run_until_complete(store.__aenter__())
         self.client = BlockingClient(store.client, self._loop)
         self.transport = store.transport  # the lean one of this loop, or None
+
+    @property
+    def metrics(self) -> Metrics:
+        return self._store.metrics
+
+    @metrics.setter
+    def metrics(self, hook: Metrics) -> None:  # the store's own (tests count calls with it)
+        self._store.metrics = hook
 
     def __getattr__(self, name: str) -> object:
         member = getattr(self._store, name)

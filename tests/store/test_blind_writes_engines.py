@@ -1,6 +1,7 @@
-"""Writing without reading (issue 14, item 6) against both engines, calls counted at the client:
-a deferred session given only keys is saved by one UpdateItem and no GetItem; the update's
-condition refuses what a read would have refused, and then the session is read after all."""
+"""Writing without reading (issue 14, item 6) against both engines, calls counted where the
+store makes them (either transport): a deferred session given only keys is saved by one
+UpdateItem and no GetItem; the update's condition refuses what a read would have refused, and
+then the session is read after all."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def test_keys_set_and_never_read_cost_one_update_and_no_read(store, calls, clock
 def test_a_refused_blind_write_leaves_the_old_item_alone(store, calls, clock, ended):
     if ended == "absolute timeout":
         store = SessionStore(store.config.replace(absolute_timeout=600), clock=clock)
-        calls.attach(store.client)
+        calls.attach(store)
     sid = new_stored(store, {"user": "ada"})
     if ended == "deleted":
         store.delete(sid)
@@ -102,7 +103,7 @@ def test_over_dynamodbs_size_limit_nothing_is_written_and_the_guard_raises(store
 @pytest.mark.engines("dynalite", reason="lock mode relies on atomic conditional writes")
 def test_lock_mode_reads_first_under_the_lock(config, clock, call_log):
     store = SessionStore(config.replace(lock=LockSettings()), clock=clock)
-    calls = call_log().attach(store.client)
+    calls = call_log().attach(store)
     sid = new_stored(store, {"user": "ada"})
     session = deferred(store, sid)
     session["theme"] = "dark"

@@ -1,10 +1,12 @@
 """Issue 5 against real engines: cheap expiry refresh, absolute timeout, atomic rotation."""
 
+from collections.abc import Iterator
+
 import pytest
-from botocore.exceptions import EndpointConnectionError
 
 from dynamodb_sessions import BackendUnavailableError, SessionStore
 from dynamodb_sessions.ids import storage_key
+from faults.proxy import FaultProxy, through
 
 
 def raw_item(store: SessionStore, session_id: str) -> dict | None:
@@ -24,13 +26,12 @@ def request(store: SessionStore, session_id: str | None, **changes):
 
 @pytest.fixture
 def short(store, clock):
-    """A store on the same table and client: 1000 s idle timeout, refresh after half of it."""
-    return SessionStore(
-        store.config.replace(timeout=1000, touch_after=0.5), client=store.client, clock=clock
-    )
+    """A store on the same table: 1000 s idle timeout, refresh after half of it."""
+    return SessionStore(store.config.replace(timeout=1000, touch_after=0.5), clock=clock)
 
 
-def test_an_unmodified_session_costs_no_write_until_half_its_lifetime(short, clock, calls):
+def test_an_unmodified_session_costs_no_write_until_half_its_lifetime(short, clock, call_log):
+    calls = call_log().attach(short)
     sid = request(short, None, n=1).session_id
     before = raw_item(short, sid)
     calls.clear()
@@ -114,27 +115,32 @@ def test_rotation_inside_a_request_happens_at_its_end(store):
     assert store.load(session.session_id) == {"cart": [1], "user": "alice"}
 
 
-def fail(store: SessionStore, operation: str) -> None:
-    def refuse(**_):
-        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+@pytest.fixture
+def proxied(config, clock) -> Iterator[tuple[SessionStore, FaultProxy]]:
+    """A store reaching the test's table through a fault proxy, without retries."""
+    with (
+        FaultProxy(config.connection.endpoint_url) as proxy,
+        SessionStore(through(config, proxy, max_attempts=1), clock=clock) as store,
+    ):
+        yield store, proxy
 
-    store.client.meta.events.register(f"before-call.dynamodb.{operation}", refuse)
 
-
-def test_a_rotation_failing_before_the_delete_loses_nothing(store):
+def test_a_rotation_failing_before_the_delete_loses_nothing(proxied):
+    store, proxy = proxied
     session = request(store, None, cart=[1])
     old = session.session_id
-    fail(store, "DeleteItem")
+    proxy.rule("throttle", "DeleteItem")
     with pytest.raises(BackendUnavailableError):
         store.rotate(session)
     # The user's cookie still names the old id, which still works with all its data.
     assert store.load(old) == {"cart": [1]}
 
 
-def test_a_rotation_failing_at_the_create_loses_nothing(store):
+def test_a_rotation_failing_at_the_create_loses_nothing(proxied):
+    store, proxy = proxied
     session = request(store, None, cart=[1])
     old = session.session_id
-    fail(store, "PutItem")
+    proxy.rule("throttle", "PutItem")
     with pytest.raises(BackendUnavailableError):
         store.rotate(session)
     assert store.load(old) == {"cart": [1]}

@@ -23,9 +23,10 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 
-def worker(store: SessionStore, session_id: str, owner: int, results) -> None:
+def worker(store: SessionStore, session_id: str, owner: int, inherited: int, results) -> None:
     """Load this worker's own session ``LOADS`` times; report how often it came back as
-    another worker's data (foreign), empty, or failed."""
+    another worker's data (foreign), empty, or failed, and whether the transport it used is
+    the parent's (``inherited``: its ``id``, the same object's in a forked child)."""
     foreign = empty = failed = 0
     for _ in range(LOADS):
         try:
@@ -37,7 +38,7 @@ def worker(store: SessionStore, session_id: str, owner: int, results) -> None:
             empty += 1
         elif session["owner"] != owner:
             foreign += 1
-    results.put((owner, foreign, empty, failed))
+    results.put((owner, foreign, empty, failed, id(store.transport) == inherited))
 
 
 @pytest.mark.engines("dynalite", reason="the workers' loads run concurrently")
@@ -49,11 +50,12 @@ def test_workers_forked_after_the_parent_used_the_store_never_read_each_others_s
         store.finish(session)
         ids.append(session.session_id)
     assert store.load(ids[0])["owner"] == 0  # the parent holds an open, used connection now
+    assert store.transport is not None  # the default, lean: its pool is what children inherit
 
     fork = multiprocessing.get_context("fork")
     results = fork.SimpleQueue()
     workers = [
-        fork.Process(target=worker, args=(store, ids[owner], owner, results))
+        fork.Process(target=worker, args=(store, ids[owner], owner, id(store.transport), results))
         for owner in range(WORKERS)
     ]
     for process in workers:
@@ -62,7 +64,7 @@ def test_workers_forked_after_the_parent_used_the_store_never_read_each_others_s
         process.join(timeout=120)
     assert [process.exitcode for process in workers] == [0] * WORKERS
     reports = sorted(results.get() for _ in range(WORKERS))
-    assert reports == [(owner, 0, 0, 0) for owner in range(WORKERS)]
+    assert reports == [(owner, 0, 0, 0, False) for owner in range(WORKERS)]
     assert store.load(ids[1])["owner"] == 1  # the parent's own client still works
 
 

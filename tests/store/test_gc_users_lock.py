@@ -85,7 +85,7 @@ def test_old_items_go_in_batches_and_a_session_refreshed_within_the_margin_survi
     store.finish(request)
     report = go_on(store, flow, scanned)
 
-    # Counted at the client (botocore's before-call): 2 batches for 30 items, and one
+    # Counted where the store calls (either transport): 2 batches for 30 items, and one
     # conditional DeleteItem for each of the two recent ones, of which the refreshed one stays.
     assert calls == ["Scan", "UpdateItem", "BatchWriteItem", "BatchWriteItem"] + ["DeleteItem"] * 2
     assert (report.deleted, report.batched, report.kept) == (31, 30, 1)

@@ -8,8 +8,9 @@ import dataclasses
 import sys
 
 import pytest
+from botocore.exceptions import ClientError
 
-from dynamodb_sessions import AsyncSessionStore, SessionStore, StoreConfig
+from dynamodb_sessions import AsyncSessionStore, Connection, SessionStore, StoreConfig
 from dynamodb_sessions.config import TRANSPORT_ENV
 from dynamodb_sessions.exceptions import ConfigurationError
 from dynamodb_sessions.store import make_client
@@ -97,20 +98,100 @@ def test_the_async_pool_has_max_pool_connections(config, clock):
     assert asyncio.run(main()) == 4
 
 
-def test_the_transport_is_chosen_by_the_connection_or_the_environment(config):
-    assert StoreConfig.from_env({}, table="t").connection.transport == "botocore"
-    chosen = StoreConfig.from_env({TRANSPORT_ENV: "lean"}, table="t")
-    assert chosen.connection.transport == "lean"
-    hatch = StoreConfig.from_env({TRANSPORT_ENV: "lean"}, table="t", transport="botocore")
-    assert hatch.connection.transport == "botocore"  # a keyword overrides the environment
+def test_the_transport_is_chosen_by_the_connection_or_the_environment():
+    assert Connection().transport == "lean"  # the default
+    assert StoreConfig.from_env({}, table="t").connection.transport == "lean"
+    hatch = StoreConfig.from_env({TRANSPORT_ENV: "botocore"}, table="t")
+    assert hatch.connection.transport == "botocore"
+    chosen = StoreConfig.from_env({TRANSPORT_ENV: "botocore"}, table="t", transport="lean")
+    assert chosen.connection.transport == "lean"  # a keyword overrides the environment
     with pytest.raises(ConfigurationError, match=TRANSPORT_ENV):
         StoreConfig.from_env({TRANSPORT_ENV: "fast"}, table="t")
-    with SessionStore(config) as store:
-        assert store.transport is None  # botocore carries every call
-        assert store.exists("0" * 43) is False
-    with SessionStore(lean(config)) as store:
-        assert isinstance(store.transport, Transport)
-        assert store.exists("0" * 43) is False
+
+
+class CarriedByBotocore(list[str]):
+    """The operations a botocore client carried (its ``before-call`` event)."""
+
+    def attach(self, client: object) -> CarriedByBotocore:
+        def record(model: object, **_: object) -> None:
+            self.append(model.name)  # type: ignore[attr-defined]
+
+        client.meta.events.register("before-call.dynamodb", record)  # type: ignore[attr-defined]
+        return self
+
+
+def a_user_journey(store: SessionStore) -> tuple[object, ...]:
+    """Every item operation a request makes, and what each returned."""
+    session = store.load(None)
+    session["cart"] = [1, 2]
+    session.user_id = "alice"
+    store.finish(session)
+    loaded = store.load(session.session_id)
+    loaded["n"] = 1
+    store.finish(loaded)
+    listed = store.list_user_sessions("alice")
+    again = dict(store.load(session.session_id))
+    store.delete(session.session_id)
+    return again, len(listed), store.exists(session.session_id)
+
+
+@pytest.mark.engines("moto", "dynalite")
+def test_lean_is_the_default_and_botocore_the_escape_hatch_with_the_same_results(
+    engine, config, clock, monkeypatch
+):
+    """Counted twice: on the wire (the proxy sees every request, whichever way it went) and at
+    the store's botocore client (its ``before-call``: what botocore itself carried)."""
+    journeys = {}
+    with FaultProxy(engine.endpoint) as proxy:
+        default = config.replace(connection=engine.connection(endpoint_url=proxy.endpoint))
+        by_argument = config.replace(
+            connection=engine.connection(endpoint_url=proxy.endpoint, transport="botocore")
+        )
+        monkeypatch.setenv(TRANSPORT_ENV, "botocore")
+        by_environment = StoreConfig.from_env(
+            table=config.table,
+            endpoint_url=proxy.endpoint,
+            region=default.connection.region,
+            access_key=default.connection.access_key,
+            secret_key=default.connection.secret_key,
+            read_timeout=default.connection.read_timeout,
+        )
+        assert (default.connection.transport, by_environment.connection.transport) == (
+            "lean",
+            "botocore",
+        )
+        for name, cfg in (("default", default), ("argument", by_argument), ("env", by_environment)):
+            with SessionStore(cfg, clock=clock) as store:
+                carried = CarriedByBotocore().attach(store.client)
+                sent = len(proxy.operations())
+                result = a_user_journey(store)
+                on_the_wire = proxy.operations()[sent:]
+                journeys[name] = (result, on_the_wire, carried, store.transport is not None)
+    result, on_the_wire, carried, lean_used = journeys["default"]
+    assert result == ({"cart": [1, 2], "n": 1}, 1, False)
+    # What the core decides (the log-in's check of a revocation mark, the delete's read), sent
+    # alike whichever transport carries it.
+    assert on_the_wire == [
+        *("PutItem", "GetItem", "GetItem", "UpdateItem", "Query"),
+        *("GetItem", "GetItem", "DeleteItem", "GetItem"),
+    ]
+    assert lean_used and carried == []  # none through botocore's client
+    for hatch in ("argument", "env"):
+        assert journeys[hatch] == (result, on_the_wire, on_the_wire, False)  # all of them
+
+
+@pytest.mark.engines("moto", "dynalite")
+def test_the_async_store_has_the_same_default_and_escape_hatch(engine, config, clock):
+    async def transport_of(cfg: StoreConfig) -> object:
+        async with AsyncSessionStore(cfg, clock=clock) as store:
+            assert await store.exists("0" * 43) is False
+            return store.transport
+
+    assert isinstance(
+        asyncio.run(transport_of(config.replace(connection=engine.connection()))), AsyncTransport
+    )
+    hatch = config.replace(connection=engine.connection(transport="botocore"))
+    assert asyncio.run(transport_of(hatch)) is None  # aiobotocore carries every call
 
 
 def test_an_injected_client_carries_every_call_itself(config):
@@ -148,3 +229,24 @@ def test_a_proxy_in_the_environment_is_used_as_botocore_uses_it(
         with SessionStore(chosen) as store:
             assert store.exists("0" * 43) is False
         assert proxy.operations() == ["GetItem"]
+
+
+@pytest.mark.engines("dynalite", "moto")
+def test_a_refusal_carries_the_request_id_as_botocores_does(config):
+    # AWS support asks for the request id of a failed call; botocore's ClientError has it in
+    # ResponseMetadata, and so does the lean path's, read from the same answer header.
+    params = {"TableName": f"{config.table}-missing", "Key": {"id": {"S": "k"}}}
+    client = make_client(config.connection)
+    with SessionStore(lean(config)) as store:
+        assert store.transport is not None
+        ids = {}
+        for name, call in (
+            ("botocore", lambda: client.get_item(**params)),
+            ("lean", lambda: store.transport.call("get_item", params)),
+        ):
+            with pytest.raises(ClientError) as refused:
+                call()
+            assert refused.value.response["Error"]["Code"] == "ResourceNotFoundException"
+            ids[name] = refused.value.response["ResponseMetadata"].get("RequestId", "")
+    client.close()
+    assert ids["lean"] and ids["botocore"] and ids["lean"] != ids["botocore"], ids

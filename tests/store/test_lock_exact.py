@@ -141,7 +141,7 @@ def test_the_wait_bounds_the_time_spent_calls_included(config, call_log):
         holder = holder_store.load(session.session_id)
         assert holder.stored.lock_owner is not None
         with SessionStore(locking, clock=SlowClock()) as waiter:
-            calls = call_log().attach(waiter.client)
+            calls = call_log().attach(waiter)
             with pytest.raises(SessionLockError):
                 waiter.load(session.session_id)
         assert 1 <= calls.count("UpdateItem") <= 3

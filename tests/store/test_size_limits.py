@@ -59,7 +59,7 @@ def test_a_session_exactly_at_the_limit_is_stored(limited):
 
 
 def test_one_byte_over_raises_before_any_write(limited, call_log):
-    calls = call_log().attach(limited.client)
+    calls = call_log().attach(limited)
     session = limited.load(None)
     session["x"] = filler_for(limited, session.session_id, spare=-1)
     with pytest.raises(SessionTooLargeError) as info:
@@ -72,7 +72,7 @@ def test_an_update_over_the_limit_leaves_the_stored_session_as_it_was(limited, c
     session = limited.load(None)
     session["x"] = "small"
     limited.finish(session)
-    calls = call_log().attach(limited.client)
+    calls = call_log().attach(limited)
     again = limited.load(session.session_id)
     again["x"] = filler_for(limited, session.session_id, spare=-1)
     with pytest.raises(SessionTooLargeError):
@@ -101,7 +101,7 @@ def test_the_guard_counts_the_keys_already_stored_when_one_key_changes(limited, 
     session = limited.load(None)
     session["x"] = filler_for(limited, session.session_id, spare=20)
     limited.finish(session)
-    calls = call_log().attach(limited.client)
+    calls = call_log().attach(limited)
     again = limited.load(session.session_id)
     again["z"] = "a value that needs more than twenty bytes once stored"
     with pytest.raises(SessionTooLargeError):

@@ -1,5 +1,6 @@
 """The clients the stores make send a fixed ``User-Agent`` naming this library (botocore would
-otherwise rebuild its own twice per call: see store.client_config), sync and async alike."""
+otherwise rebuild its own twice per call: see store.client_config), sync and async alike, and
+the lean transport one of its own naming this library too."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import asyncio
 import botocore
 import pytest
 
-from dynamodb_sessions import AsyncSessionStore, SessionStore, make_async_client
+from dynamodb_sessions import AsyncSessionStore, SessionStore, __version__, make_async_client
 from dynamodb_sessions.ids import new_session_id
 from dynamodb_sessions.store import user_agent
+from dynamodb_sessions.transport import user_agent as lean_user_agent
+from faults.proxy import FaultProxy, through
 
 
 class SentAgents(list[str]):
@@ -31,15 +34,34 @@ def test_the_user_agent_names_the_library_botocore_and_python():
     assert " Python/3." in agent
 
 
+def agents_on_the_wire(proxy: FaultProxy) -> list[str]:
+    """The ``User-Agent`` of every request ``proxy`` relays from now on, as sent."""
+    agents: list[str] = []
+
+    def record(request: bytes, answer: bytes) -> bytes:
+        head = request.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")[1:]
+        agents.extend(
+            v.strip() for n, _, v in (h.partition(":") for h in head) if n.lower() == "user-agent"
+        )
+        return answer
+
+    proxy.rewrite = record
+    return agents
+
+
 @pytest.mark.engines("dynalite", reason="a header the client sends: one engine says it")
-def test_the_sync_store_sends_it_on_every_call(config, clock):
-    store = SessionStore(config, clock=clock)
-    agents = SentAgents().attach(store.client)
-    session = store.load(None)
-    session["n"] = 1
-    store.finish(session)
-    store.load(session.session_id)
-    assert agents == [user_agent()] * 2  # the PutItem and the GetItem
+@pytest.mark.transports
+def test_the_sync_store_sends_it_on_every_call(config, clock, transport):
+    with FaultProxy(config.connection.endpoint_url) as proxy:
+        agents = agents_on_the_wire(proxy)
+        with SessionStore(through(config, proxy), clock=clock) as store:
+            session = store.load(None)
+            session["n"] = 1
+            store.finish(session)
+            store.load(session.session_id)
+    expected = lean_user_agent() if transport == "lean" else user_agent()
+    assert agents == [expected] * 2  # the PutItem and the GetItem
+    assert expected.startswith(f"dynamodb-sessions/{__version__} ")
 
 
 @pytest.mark.engines("dynalite", reason="a header the client sends: one engine says it")
@@ -53,3 +75,15 @@ def test_the_async_store_sends_it_too(config, clock):
 
     (agent,) = asyncio.run(run())  # the GetItem
     assert agent.startswith(user_agent())  # aiobotocore's session appends its botocore's version
+
+
+@pytest.mark.engines("dynalite", reason="a header the client sends: one engine says it")
+def test_the_async_stores_lean_transport_sends_its_own(config, clock):
+    async def run(store: AsyncSessionStore) -> None:
+        async with store:
+            await store.load(new_session_id())
+
+    with FaultProxy(config.connection.endpoint_url) as proxy:
+        agents = agents_on_the_wire(proxy)
+        asyncio.run(run(AsyncSessionStore(through(config, proxy, transport="lean"), clock=clock)))
+    assert agents == [lean_user_agent()]  # the GetItem

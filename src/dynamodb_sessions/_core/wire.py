@@ -189,11 +189,13 @@ class Lost:
 @dataclass(frozen=True)
 class Refusal:
     """DynamoDB answered with an error: its code (``__type`` without the namespace), its
-    message and the HTTP status, the parts of botocore's ``ClientError`` the store reads."""
+    message, the HTTP status and the request id (``x-amzn-RequestId``, what AWS support asks
+    for), the parts of botocore's ``ClientError`` the store and its users read."""
 
     code: str
     message: str
     status: int
+    request_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -257,7 +259,8 @@ def _refusal(answer: Answer) -> Refusal:
         body = {}
     code = str(body.get("__type", answer.status))
     code = code.split(":", 1)[0].rpartition("#")[2]
-    return Refusal(code, str(body.get("message", body.get("Message", ""))), answer.status)
+    message = str(body.get("message", body.get("Message", "")))
+    return Refusal(code, message, answer.status, answer.headers.get("x-amzn-requestid", ""))
 
 
 # botocore's standard retry mode (botocore/retries/standard.py), for DynamoDB.

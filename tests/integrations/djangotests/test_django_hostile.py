@@ -58,12 +58,8 @@ def urls():
 
 
 @pytest.fixture
-def calls(store):
-    sent: list[str] = []
-    store.client.meta.events.register(
-        "before-call.dynamodb", lambda model, **_: sent.append(model.name)
-    )
-    return sent
+def calls(store, call_log):
+    return call_log().attach(store)
 
 
 def request(path: str, cookie: str | None = None, data: dict | None = None):

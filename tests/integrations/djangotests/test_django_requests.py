@@ -17,15 +17,9 @@ def client(store):
 
 
 @pytest.fixture
-def calls(store):
-    """The DynamoDB operations the engine's store sends from now on."""
-    sent: list[str] = []
-
-    def record(model, **_):
-        sent.append(model.name)
-
-    store.client.meta.events.register("before-call.dynamodb", record)
-    return sent
+def calls(store, call_log):
+    """The DynamoDB operations the engine's store sends from now on (either transport)."""
+    return call_log().attach(store)
 
 
 def session_cookie(response):
