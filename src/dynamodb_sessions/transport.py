@@ -118,7 +118,7 @@ class _Endpoint:
             raise outcome.error
         if isinstance(outcome, wire.Incomplete):
             raise ConnectionClosedError(endpoint_url=self.url)
-        metadata = {"HTTPStatusCode": outcome.status, "RetryAttempts": attempts - 1}
+        metadata: dict[str, Any] = {"HTTPStatusCode": outcome.status, "RetryAttempts": attempts - 1}
         if outcome.request_id:
             metadata["RequestId"] = outcome.request_id
         response: Any = {
