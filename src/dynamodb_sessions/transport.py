@@ -2,9 +2,10 @@
 
 botocore spends most of a small call's CPU on what a session store does not need per call:
 endpoint rules evaluated again, event hooks, model-driven serialising and parsing. Here the
-request dicts of ``_core/requests.py`` go out as DynamoDB JSON over a pooled connection (for
-:class:`Transport`, keep-alive sockets of its own speaking ``_core/http.py``, or urllib3
-through a proxy; aiohttp for :class:`AsyncTransport`), signed and parsed by ``_core/wire.py``,
+request dicts of ``_core/requests.py`` go out as DynamoDB JSON over a pooled connection
+(keep-alive connections of its own speaking ``_core/http.py``: sockets for :class:`Transport`,
+asyncio protocols for :class:`AsyncTransport`; through a proxy, urllib3 and aiohttp), signed
+and parsed by ``_core/wire.py``,
 retried by its :func:`~._core.wire.exchange` (botocore's ``standard`` mode).
 
 botocore keeps what it does well: the credential chain (read frozen on every call, so a refresh
@@ -29,7 +30,7 @@ import time
 import weakref
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import urllib3
@@ -134,11 +135,13 @@ def _frozen(credentials: Any) -> Any:
     return credentials
 
 
-class _Direct:
+C = TypeVar("C")
+
+
+class _Pool(Generic[C]):
     """Keep-alive HTTP/1.1 connections straight to the endpoint (``http`` or ``https``), the
-    protocol in ``_core/http.py``: each request goes out in one ``sendall`` (head and body in
-    one TCP segment, with ``TCP_NODELAY``), its answer is read with bytes operations: a lean
-    call costs about 40% of the CPU it did on urllib3 and http.client (docs/design.md).
+    protocol in ``_core/http.py``: the pool and the failures both drivers share (sockets for
+    :class:`_Direct`, asyncio connections for :class:`_AsyncDirect`).
 
     The pool is urllib3's non-blocking one: a call takes an idle connection, or opens one
     when all are busy; at most ``max_pool_connections`` idle ones are kept, the last used
@@ -157,7 +160,7 @@ class _Direct:
         self._connect_timeout = connection.connect_timeout
         self._read_timeout = connection.read_timeout
         self._maxsize = connection.max_pool_connections
-        self._idle: list[socket.socket] = []
+        self._idle: list[C] = []
         self._lock = threading.Lock()
         self._closed = False
         self.opened = 0
@@ -167,6 +170,55 @@ class _Direct:
             # As urllib3 for botocore: the CA bundle, the host name checked, HTTP/1.1 by ALPN.
             self._tls = ssl.create_default_context(cafile=endpoint.ca_certs)
             self._tls.set_alpn_protocols(["http/1.1"])
+
+    def _take(self) -> C | None:
+        """An idle connection the server has not closed, if there is one."""
+        while True:
+            with self._lock:
+                if not self._idle:
+                    return None
+                conn = self._idle.pop()
+            if self._usable(conn):
+                return conn
+            self._discard(conn)
+
+    def _give(self, conn: C) -> None:
+        with self._lock:
+            if not self._closed and len(self._idle) < self._maxsize:
+                self._idle.append(conn)
+                return
+        self._discard(conn)
+
+    def _usable(self, conn: C) -> bool:
+        raise NotImplementedError
+
+    def _discard(self, conn: C) -> None:
+        raise NotImplementedError
+
+    def _unreached(self, exc: OSError) -> wire.Lost:
+        """How opening a connection failed, as urllib3 (so botocore) reports it."""
+        if isinstance(exc, socket.gaierror):
+            return wire.Lost(EndpointConnectionError(endpoint_url=self._url, error=exc))
+        if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+            return wire.Lost(ConnectTimeoutError(endpoint_url=self._url, error=exc), timeout=True)
+        if isinstance(exc, ssl.SSLError):  # the certificate refused, as urllib3's SSLError
+            return wire.Lost(HTTPClientError(error=exc))
+        return wire.Lost(EndpointConnectionError(endpoint_url=self._url, error=exc))
+
+    def _lost(self, exc: OSError | http.Malformed) -> wire.Lost:
+        """How an exchange on an open connection failed."""
+        if isinstance(exc, TimeoutError):
+            return wire.Lost(ReadTimeoutError(endpoint_url=self._url, error=exc), timeout=True)
+        return wire.Lost(ConnectionClosedError(endpoint_url=self._url, error=exc))
+
+
+class _Direct(_Pool[socket.socket]):
+    """:class:`_Pool` on sockets: each request goes out in one ``sendall`` (head and body in
+    one TCP segment, with ``TCP_NODELAY``), its answer is read with bytes operations: a lean
+    call costs about 40% of the CPU it did on urllib3 and http.client (docs/design.md)."""
+
+    def __init__(self, endpoint: _Endpoint, connection: Connection) -> None:
+        super().__init__(endpoint, connection)
         # A store dropped unclosed closes its idle connections when collected, as urllib3's
         # pools do (the list is kept, never replaced, for this).
         weakref.finalize(self, _close_all, self._idle)
@@ -178,49 +230,26 @@ class _Direct:
         if sock is None:
             try:
                 sock = self._open()
-            except socket.gaierror as exc:
-                return wire.Lost(EndpointConnectionError(endpoint_url=self._url, error=exc))
-            except TimeoutError as exc:
-                return wire.Lost(
-                    ConnectTimeoutError(endpoint_url=self._url, error=exc), timeout=True
-                )
-            except ssl.SSLError as exc:  # the certificate refused, as urllib3's SSLError
-                return wire.Lost(HTTPClientError(error=exc))
             except OSError as exc:
-                return wire.Lost(EndpointConnectionError(endpoint_url=self._url, error=exc))
+                return self._unreached(exc)
         try:
             sock.sendall(data)
             answer, keep = _receive(sock)
-        except TimeoutError as exc:
-            sock.close()
-            return wire.Lost(ReadTimeoutError(endpoint_url=self._url, error=exc), timeout=True)
         except (OSError, http.Malformed) as exc:
             sock.close()
-            return wire.Lost(ConnectionClosedError(endpoint_url=self._url, error=exc))
+            return self._lost(exc)
         if keep:
             self._give(sock)
         else:
             sock.close()
         return answer
 
-    def _take(self) -> socket.socket | None:
-        """An idle connection the server has not closed, if there is one."""
-        while True:
-            with self._lock:
-                if not self._idle:
-                    return None
-                sock = self._idle.pop()
-            # Readable while idle: the server closed it (or sent what nobody asked for).
-            if not _readable(sock):
-                return sock
-            sock.close()
+    def _usable(self, conn: socket.socket) -> bool:
+        # Readable while idle: the server closed it (or sent what nobody asked for).
+        return not _readable(conn)
 
-    def _give(self, sock: socket.socket) -> None:
-        with self._lock:
-            if not self._closed and len(self._idle) < self._maxsize:
-                self._idle.append(sock)
-                return
-        sock.close()
+    def _discard(self, conn: socket.socket) -> None:
+        conn.close()
 
     def _open(self) -> socket.socket:
         sock = socket.create_connection(self._address, timeout=self._connect_timeout)
@@ -243,7 +272,7 @@ class _Direct:
         _close_all(self._idle)
 
 
-def _readable(sock: socket.socket) -> bool:
+def _readable(sock: Any) -> bool:
     """Whether ``sock`` has something to read now (poll where there is one, as urllib3 does:
     ``select`` fails on descriptors above 1023; Windows has only ``select``)."""
     if hasattr(select, "poll"):
@@ -264,47 +293,173 @@ def _close_all(sockets: list[socket.socket]) -> None:
 
 def _receive(sock: socket.socket) -> tuple[wire.Answer, bool]:
     """Read one answer from ``sock``; tell whether it may carry another request."""
-    data = b""
+    reader = http.Reader()
     while True:
-        end = data.find(b"\r\n\r\n")
-        if end < 0:
-            if len(data) > http.MAX_HEAD:
-                raise http.Malformed("an answer's head too long")
-            data += _recv(sock)
-            continue
-        head = http.head(data[:end])
-        data = data[end + 4 :]
-        if head.status >= 200:
-            break  # (an interim 1xx answer is skipped, as http.client skips 100 Continue)
-    if head.length is not None:
-        if len(data) < head.length:
-            pieces = [data]
-            got = len(data)
-            while got < head.length:
-                piece = _recv(sock)
-                pieces.append(piece)
-                got += len(piece)
-            data = b"".join(pieces)
-        keep = head.keep_alive and len(data) == head.length
-        return wire.Answer(head.status, head.headers, data[: head.length]), keep
-    if head.chunked:
-        chunks = http.Dechunker()
-        done = chunks.feed(data)
-        while not done:
-            done = chunks.feed(_recv(sock))
-        keep = head.keep_alive and not chunks.rest
-        return wire.Answer(head.status, head.headers, bytes(chunks.body)), keep
-    pieces = [data]  # until the server closes
-    while piece := sock.recv(65536):
-        pieces.append(piece)
-    return wire.Answer(head.status, head.headers, b"".join(pieces)), False
+        data = sock.recv(65536)
+        if data:
+            if reader.feed(data):
+                break
+        elif reader.ended():
+            break
+        else:
+            raise ConnectionResetError("the server closed the connection mid-answer")
+    head = reader.head
+    assert head is not None
+    return wire.Answer(head.status, head.headers, reader.body), reader.keep_alive
 
 
-def _recv(sock: socket.socket) -> bytes:
-    data = sock.recv(65536)
-    if not data:
-        raise ConnectionResetError("the server closed the connection mid-answer")
-    return data
+class _Connection(asyncio.Protocol):
+    """One connection of :class:`_AsyncDirect`: :meth:`exchange` writes a request and waits
+    for its answer, read by :class:`~._core.http.Reader` as the loop hands over the bytes.
+    The read timeout is the longest silence, as a socket's timeout is for :class:`_Direct`
+    (one timer per request, moved on only when it fires)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, read_timeout: float) -> None:
+        self._loop = loop
+        self._timeout = read_timeout
+        self.transport: Any = None
+        self.socket: Any = None
+        self.usable = True
+        """False once the server closed it, or sent what nobody asked for."""
+        self.lost: asyncio.Future[None] = loop.create_future()
+        self._reader = http.Reader()
+        self._waiter: asyncio.Future[None] | None = None
+        self._heard = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.socket = transport.get_extra_info("socket")
+
+    async def exchange(self, data: bytes) -> http.Reader:
+        """Send ``data``; the answer (an ``OSError`` or ``Malformed`` if it fails)."""
+        loop = self._loop
+        reader = self._reader = http.Reader()
+        waiter = self._waiter = loop.create_future()
+        self._heard = loop.time()
+        timer = loop.call_at(self._heard + self._timeout, self._expire)
+        self.transport.write(data)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+        return reader
+
+    def _expire(self) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        deadline = self._heard + self._timeout
+        if deadline > self._loop.time():  # bytes came meanwhile: silent for less than that
+            self._loop.call_at(deadline, self._expire)
+            return
+        waiter.set_exception(TimeoutError("no answer within the read timeout"))
+
+    def data_received(self, data: bytes) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            self.usable = False  # nobody asked
+            return
+        self._heard = self._loop.time()
+        try:
+            if self._reader.feed(data):
+                waiter.set_result(None)
+        except http.Malformed as exc:
+            waiter.set_exception(exc)
+
+    def eof_received(self) -> None:
+        self._ended(None)  # (returns None: the transport closes itself)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._ended(exc)
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    def _ended(self, exc: Exception | None) -> None:
+        self.usable = False
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        if exc is None and self._reader.ended():
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(
+                exc or ConnectionResetError("the server closed the connection mid-answer")
+            )
+
+
+class _AsyncDirect(_Pool[_Connection]):
+    """:class:`_Pool` on asyncio connections of one event loop (``loop.create_connection``
+    and a :class:`_Connection` protocol): the request in one ``write``, the answer parsed as
+    it arrives, no stream objects in between."""
+
+    def __init__(self, endpoint: _Endpoint, connection: Connection) -> None:
+        super().__init__(endpoint, connection)
+        self._ending: set[asyncio.Future[None]] = set()  # closed, not yet released
+
+    async def send(self, body: bytes, headers: dict[str, str]) -> wire.Answer | wire.Lost:
+        """One exchange: the answer, or how the connection failed (botocore's exception)."""
+        data = http.request(self._host, headers, body)
+        conn = self._take()
+        if conn is None:
+            try:
+                conn = await self._open()
+            except OSError as exc:
+                return self._unreached(exc)
+            except asyncio.TimeoutError as exc:  # (Python 3.10: not yet a TimeoutError)
+                return self._unreached(TimeoutError(str(exc)))
+        try:
+            reader = await conn.exchange(data)
+        except (OSError, http.Malformed) as exc:
+            self._discard(conn)
+            return self._lost(exc)
+        except BaseException:  # cancelled mid-answer: the rest of it would be read as the next
+            self._discard(conn)
+            raise
+        if reader.keep_alive and conn.usable:
+            self._give(conn)
+        else:
+            self._discard(conn)
+        head = reader.head
+        assert head is not None
+        return wire.Answer(head.status, head.headers, reader.body)
+
+    def _usable(self, conn: _Connection) -> bool:
+        return conn.usable and not _readable(conn.socket)
+
+    def _discard(self, conn: _Connection) -> None:
+        # abort, not close: nothing is left to flush, and a TLS goodbye could wait on the server.
+        conn.transport.abort()
+        if not conn.lost.done():
+            self._ending.add(conn.lost)
+            conn.lost.add_done_callback(self._ending.discard)
+
+    async def _open(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        host, port = self._address
+        _, conn = await asyncio.wait_for(
+            loop.create_connection(
+                lambda: _Connection(loop, self._read_timeout),
+                host,
+                port,
+                ssl=self._tls,
+                server_hostname=host if self._tls is not None else None,
+            ),
+            self._connect_timeout,
+        )
+        self.opened += 1  # (one loop: no lock needed)
+        return conn
+
+    async def close(self) -> None:
+        """Close the idle connections, and each busy one when its call ends; wait (briefly)
+        until the loop has released them, so none is left for a closed loop."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle[:] = self._idle[:], []
+        for conn in idle:
+            self._discard(conn)
+        if self._ending:
+            await asyncio.wait(set(self._ending), timeout=self._connect_timeout)
 
 
 class _Urllib3:
@@ -408,25 +563,21 @@ class Transport:
         self._sender.close()
 
 
-class AsyncTransport:
-    """:class:`Transport` on aiohttp, for one event loop of an
-    :class:`~dynamodb_sessions.AsyncSessionStore`. ``credentials`` are aiobotocore's (their
-    frozen reading is awaited, so a refresh does not block the loop)."""
+class _Aiohttp:
+    """Through an HTTP(S) proxy, the async way: an aiohttp session, which does what proxies
+    need (CONNECT tunnels for ``https``, proxy credentials in the URL), as :class:`_Urllib3`
+    does for :class:`Transport`."""
 
-    def __init__(
-        self, client: Any, credentials: Any, connection: Connection, ca_bundle: str | None
-    ) -> None:
+    def __init__(self, endpoint: _Endpoint, connection: Connection, proxy: str) -> None:
         import aiohttp
 
-        self._endpoint = _Endpoint(client, connection, ca_bundle)
-        self._credentials = credentials
-        ssl: Any = True
-        if self._endpoint.ca_certs is not None:
-            import ssl as ssl_module
-
-            ssl = ssl_module.create_default_context(cafile=self._endpoint.ca_certs)
+        self._url = endpoint.url
+        self._proxy = proxy
+        tls: Any = True
+        if endpoint.ca_certs is not None:
+            tls = ssl.create_default_context(cafile=endpoint.ca_certs)
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=connection.max_pool_connections, ssl=ssl),
+            connector=aiohttp.TCPConnector(limit=connection.max_pool_connections, ssl=tls),
             timeout=aiohttp.ClientTimeout(
                 sock_connect=connection.connect_timeout, sock_read=connection.read_timeout
             ),
@@ -434,6 +585,46 @@ class AsyncTransport:
             skip_auto_headers=("Accept-Encoding", "Accept", "User-Agent"),
         )
         self._errors = aiohttp
+
+    async def send(self, body: bytes, headers: dict[str, str]) -> wire.Answer | wire.Lost:
+        """One exchange: the answer, or how the connection failed (botocore's exception)."""
+        url, errors = self._url, self._errors
+        try:
+            async with self._session.post(
+                url, data=body, headers=headers, proxy=self._proxy, allow_redirects=False
+            ) as response:
+                return wire.Answer(response.status, response.headers, await response.read())
+        except errors.ConnectionTimeoutError as exc:  # a ServerTimeoutError: first
+            return wire.Lost(ConnectTimeoutError(endpoint_url=url, error=exc), timeout=True)
+        except errors.ServerTimeoutError as exc:
+            return wire.Lost(ReadTimeoutError(endpoint_url=url, error=exc), timeout=True)
+        except errors.ClientConnectorError as exc:
+            return wire.Lost(EndpointConnectionError(endpoint_url=url, error=exc))
+        except (errors.ServerDisconnectedError, errors.ClientPayloadError) as exc:
+            return wire.Lost(ConnectionClosedError(endpoint_url=url, error=exc))
+        except (errors.ClientError, asyncio.TimeoutError) as exc:
+            return wire.Lost(HTTPClientError(error=exc))
+
+    async def close(self) -> None:
+        """Close the connections (in the loop that opened them)."""
+        await self._session.close()
+
+
+class AsyncTransport:
+    """:class:`Transport` for one event loop of an :class:`~dynamodb_sessions.AsyncSessionStore`:
+    asyncio connections of its own (aiohttp through a proxy). ``credentials`` are
+    aiobotocore's (their frozen reading is awaited, so a refresh does not block the loop)."""
+
+    def __init__(
+        self, client: Any, credentials: Any, connection: Connection, ca_bundle: str | None
+    ) -> None:
+        self._endpoint = endpoint = _Endpoint(client, connection, ca_bundle)
+        self._credentials = credentials
+        self._sender: _AsyncDirect | _Aiohttp
+        if endpoint.proxy:
+            self._sender = _Aiohttp(endpoint, connection, endpoint.proxy)
+        else:
+            self._sender = _AsyncDirect(endpoint, connection)
 
     async def call(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Send ``method`` with ``params``: :meth:`Transport.call`, awaited."""
@@ -457,23 +648,8 @@ class AsyncTransport:
             )
 
     async def _send(self, body: bytes, headers: dict[str, str]) -> wire.Answer | wire.Lost:
-        url, errors = self._endpoint.url, self._errors
-        try:
-            async with self._session.post(
-                url, data=body, headers=headers, proxy=self._endpoint.proxy, allow_redirects=False
-            ) as response:
-                return wire.Answer(response.status, response.headers, await response.read())
-        except errors.ConnectionTimeoutError as exc:  # a ServerTimeoutError: first
-            return wire.Lost(ConnectTimeoutError(endpoint_url=url, error=exc), timeout=True)
-        except errors.ServerTimeoutError as exc:
-            return wire.Lost(ReadTimeoutError(endpoint_url=url, error=exc), timeout=True)
-        except errors.ClientConnectorError as exc:
-            return wire.Lost(EndpointConnectionError(endpoint_url=url, error=exc))
-        except (errors.ServerDisconnectedError, errors.ClientPayloadError) as exc:
-            return wire.Lost(ConnectionClosedError(endpoint_url=url, error=exc))
-        except (errors.ClientError, asyncio.TimeoutError) as exc:
-            return wire.Lost(HTTPClientError(error=exc))
+        return await self._sender.send(body, headers)
 
     async def close(self) -> None:
         """Close the connections (in the loop that opened them)."""
-        await self._session.close()
+        await self._sender.close()

@@ -143,3 +143,71 @@ class Dechunker:
             self._trailers = self._left == 0
         del buffer[:pos]
         return done
+
+
+class Reader:
+    """One answer read as its bytes arrive, whichever way they are received (a socket's
+    ``recv``, an asyncio protocol's ``data_received``): :meth:`feed` them until it returns
+    ``True``, or, if the server closes first, ask :meth:`ended` whether that completed the
+    answer. Then :attr:`head` and :attr:`body` are the answer, and :attr:`keep_alive` tells
+    whether the connection may carry another request. Interim (1xx) answers are skipped, as
+    http.client skips ``100 Continue``."""
+
+    def __init__(self) -> None:
+        self.head: Head | None = None
+        self.body = b""
+        self.keep_alive = False
+        self._data = b""  # the head so far
+        self._pieces: list[bytes] = []  # the body so far (a length, or until the close)
+        self._got = 0
+        self._chunks: Dechunker | None = None
+
+    def feed(self, data: bytes) -> bool:
+        """Take the next bytes; tell whether the answer is complete."""
+        found = self.head
+        if found is None:
+            data = self._data + data if self._data else data
+            while True:
+                end = data.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(data) > MAX_HEAD:
+                        raise Malformed("an answer's head too long")
+                    self._data = data
+                    return False
+                found = head(data[:end])
+                data = data[end + 4 :]
+                if found.status >= 200:
+                    break
+            self.head = found
+            self._data = b""
+            if found.chunked:
+                self._chunks = Dechunker()
+        if found.length is not None:
+            self._pieces.append(data)
+            self._got += len(data)
+            if self._got < found.length:
+                return False
+            body = b"".join(self._pieces) if len(self._pieces) > 1 else data
+            self.body = body[: found.length]
+            # Bytes after the body are no answer to anything: the connection is not reused.
+            self.keep_alive = found.keep_alive and len(body) == found.length
+            return True
+        chunks = self._chunks
+        if chunks is not None:
+            if not chunks.feed(data):
+                return False
+            self.body = bytes(chunks.body)
+            self.keep_alive = found.keep_alive and not chunks.rest
+            return True
+        self._pieces.append(data)  # until the server closes
+        return False
+
+    def ended(self) -> bool:
+        """The server closed the connection: tell whether that completed the answer (one
+        framed by the close); if not, the answer was cut short."""
+        found = self.head
+        if found is None or found.length is not None or found.chunked:
+            return False
+        self.body = b"".join(self._pieces)
+        self.keep_alive = False
+        return True
