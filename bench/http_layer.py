@@ -1,11 +1,13 @@
 """The lean transport's HTTP layer, before and after: its own connections (``_core/http.py``)
 against the urllib3 pool it used before (still its path through a proxy), with botocore's
-client for scale, side by side in one run on one dynalite process. Then the answer parsers
-alone: ``_core/http.py``, http.client (what urllib3 reads with), h11 and httptools (each if
-installed).
+client for scale; the same for async (its own asyncio connections against the aiohttp session
+it used before, with aiobotocore's client), side by side in one run on one dynalite process.
+Then the answer parsers alone: ``_core/http.py``, http.client (what urllib3 reads with), h11
+and httptools (each if installed).
 
 1. client CPU per call: ``time.process_time`` over ``n`` strongly consistent GetItems of a
-   1,500-byte item, the median of ``rounds`` rounds (interleaved, the order alternating);
+   1,500-byte item, the median of ``rounds`` rounds (interleaved, the order alternating), sync
+   then async;
 2. CPU per answer parsed (status, headers by name, body by its length), from bytes in memory,
    the median of ``rounds`` rounds of ``10 * n`` parses.
 
@@ -15,19 +17,21 @@ installed).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import http.client
 import io
+import time
 from collections.abc import Callable
 from typing import Any
 
 from bench._common import dynalite, median, new_table
 from bench.transport import interleaved, on, stored_item
-from dynamodb_sessions import SessionStore
+from dynamodb_sessions import AsyncSessionStore, SessionStore
 from dynamodb_sessions._core import http as lean_http
 from dynamodb_sessions.config import Connection
-from dynamodb_sessions.store import make_client
-from dynamodb_sessions.transport import Transport, _Urllib3, urllib3_options
+from dynamodb_sessions.store import make_async_client, make_client
+from dynamodb_sessions.transport import Transport, _Aiohttp, _Urllib3, urllib3_options
 
 
 def on_urllib3(transport: Transport, connection: Connection) -> Transport:
@@ -62,6 +66,40 @@ def cpu_per_call(endpoint: str, rounds: int, n: int) -> dict[str, float]:
     client.close()
     for store in stores:
         store.close()
+    return {name: median(values) for name, values in times.items()}
+
+
+async def async_cpu_per_call(endpoint: str, rounds: int, n: int) -> dict[str, float]:
+    """Client CPU (ms) per GetItem, median of ``rounds``: aiobotocore, lean on aiohttp, lean."""
+    cfg = new_table(endpoint, "http-layer-async")
+    params = stored_item(cfg)
+    times: dict[str, list[float]] = {}
+    async with make_async_client(cfg.connection) as client:
+        stores = [AsyncSessionStore(on(cfg, "lean")) for _ in range(2)]
+        for store in stores:
+            await store.exists("0" * 43)  # opens its transport in this loop
+        lean, old = (store.transport for store in stores)
+        assert lean is not None
+        assert old is not None
+        await old._sender.close()
+        old._sender = _Aiohttp(old._endpoint, cfg.connection, None)
+        calls: dict[str, Callable[[], Any]] = {
+            "aiobotocore": lambda: client.get_item(**params),
+            "lean async on aiohttp (before)": lambda: old.call("get_item", params),
+            "lean async on its own connections": lambda: lean.call("get_item", params),
+        }
+        assert await old.call("get_item", params) == await lean.call("get_item", params)
+        for call in calls.values():
+            for _ in range(n // 5):
+                await call()
+        for r in range(rounds):
+            for name in sorted(calls, reverse=r % 2 == 1):
+                start = time.process_time()
+                for _ in range(n):
+                    await calls[name]()
+                times.setdefault(name, []).append(1000 * (time.process_time() - start) / n)
+        for store in stores:
+            await store.close()
     return {name: median(values) for name, values in times.items()}
 
 
@@ -160,10 +198,13 @@ def main() -> None:
     args = parser.parse_args()
     with dynalite() as endpoint:
         cpu = cpu_per_call(endpoint, args.rounds, args.n)
-    print("| Client | CPU per GetItem (ms) | vs botocore's |")
+        async_cpu = asyncio.run(async_cpu_per_call(endpoint, args.rounds, args.n))
+    print("| Client | CPU per GetItem (ms) | vs botocore's (aiobotocore's) |")
     print("| --- | ---: | ---: |")
     for name, ms in cpu.items():
         print(f"| {name} | {ms:.3f} | {ms / cpu['botocore']:.2f}x |")
+    for name, ms in async_cpu.items():
+        print(f"| {name} | {ms:.3f} | {ms / async_cpu['aiobotocore']:.2f}x |")
     parse = cpu_per_parse(args.rounds, 10 * args.n)
     print()
     print("| Parser | CPU per answer (us) | vs _core/http.py |")
