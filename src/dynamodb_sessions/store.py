@@ -870,9 +870,9 @@ class _LoopClient:
 
 
 class AsyncSessionStore(_BaseStore):
-    """Sessions in a DynamoDB table, on asyncio (the lean transport on aiohttp, or aiobotocore's
-    client, chosen as for :class:`SessionStore`): :class:`SessionStore`'s
-    methods, each a coroutine, running the same core flows.
+    """Sessions in a DynamoDB table, on asyncio (the lean transport on asyncio connections of
+    its own, or aiobotocore's client, chosen as for :class:`SessionStore`):
+    :class:`SessionStore`'s methods, each a coroutine, running the same core flows.
 
     An aiobotocore client belongs to the event loop it was opened in, so the store keeps one
     client per running loop: it opens it on the loop's first call and it is closed when that
