@@ -21,12 +21,11 @@ import asyncio
 import functools
 import http.client
 import io
-import time
 from collections.abc import Callable
 from typing import Any
 
 from bench._common import dynalite, median, new_table
-from bench.transport import interleaved, on, stored_item
+from bench.transport import async_interleaved, interleaved, on, stored_item
 from dynamodb_sessions import AsyncSessionStore, SessionStore
 from dynamodb_sessions._core import http as lean_http
 from dynamodb_sessions.config import Connection
@@ -89,15 +88,7 @@ async def async_cpu_per_call(endpoint: str, rounds: int, n: int) -> dict[str, fl
             "lean async on its own connections": lambda: lean.call("get_item", params),
         }
         assert await old.call("get_item", params) == await lean.call("get_item", params)
-        for call in calls.values():
-            for _ in range(n // 5):
-                await call()
-        for r in range(rounds):
-            for name in sorted(calls, reverse=r % 2 == 1):
-                start = time.process_time()
-                for _ in range(n):
-                    await calls[name]()
-                times.setdefault(name, []).append(1000 * (time.process_time() - start) / n)
+        await async_interleaved(calls, rounds, n, times)
         for store in stores:
             await store.close()
     return {name: median(values) for name, values in times.items()}

@@ -95,16 +95,26 @@ async def _async_cpu(
             "aiobotocore": lambda: client.get_item(**params),
             "lean async": lambda: lean.call("get_item", params),
         }
-        for call in calls.values():
-            for _ in range(n // 5):
-                await call()
-        for r in range(rounds):
-            for name in sorted(calls, reverse=r % 2 == 1):
-                start = time.process_time()
-                for _ in range(n):
-                    await calls[name]()
-                times[name].append(1000 * (time.process_time() - start) / n)
+        await async_interleaved(calls, rounds, n, times)
         await store.close()
+
+
+async def async_interleaved(
+    calls: dict[str, Callable[[], Awaitable[Any]]],
+    rounds: int,
+    n: int,
+    times: dict[str, list[float]],
+) -> None:
+    """:func:`interleaved` for coroutines (ms per call), in the running event loop."""
+    for call in calls.values():
+        for _ in range(n // 5):
+            await call()
+    for r in range(rounds):
+        for name in sorted(calls, reverse=r % 2 == 1):
+            start = time.process_time()
+            for _ in range(n):
+                await calls[name]()
+            times.setdefault(name, []).append(1000 * (time.process_time() - start) / n)
 
 
 def adapters_per_second(

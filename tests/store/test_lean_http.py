@@ -413,19 +413,25 @@ def test_a_round_trip_over_tls_with_the_configured_ca_bundle(
     assert server.operations == ["PutItem", "GetItem"] * 2
 
 
+REFUSALS = ["another host's certificate", "an unknown CA"]
+
+
+def refusable(authority: Authority, monkeypatch, fault: str) -> ssl.SSLContext:
+    """What the server serves (and the client trusts) for ``fault``, one of ``REFUSALS``."""
+    if fault == "another host's certificate":
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(authority.ca))
+        return authority.elsewhere
+    monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)  # botocore's own bundle
+    return authority.server
+
+
 @pytest.mark.engines("dynalite", reason="about the client's TLS; one engine is enough")
-@pytest.mark.parametrize("fault", ["another host's certificate", "an unknown CA"])
+@pytest.mark.parametrize("fault", REFUSALS)
 def test_a_certificate_not_for_this_endpoint_is_refused(
     engine, config, authority, monkeypatch, fault
 ):
-    if fault == "another host's certificate":
-        monkeypatch.setenv("AWS_CA_BUNDLE", str(authority.ca))
-        served = authority.elsewhere
-    else:
-        monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)  # botocore's own bundle
-        served = authority.server
     with (
-        relay(engine.endpoint, tls=served) as server,
+        relay(engine.endpoint, tls=refusable(authority, monkeypatch, fault)) as server,
         SessionStore(lean_through(config, server.endpoint, max_attempts=1)) as store,
         pytest.raises(BackendUnavailableError) as raised,
     ):

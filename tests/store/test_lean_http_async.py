@@ -19,7 +19,16 @@ from botocore.exceptions import (
     HTTPClientError,
     ReadTimeoutError,
 )
-from test_lean_http import chunk, closing, lean_through, relay, split, truncating
+from test_lean_http import (
+    REFUSALS,
+    chunk,
+    closing,
+    lean_through,
+    refusable,
+    relay,
+    split,
+    truncating,
+)
 
 from dynamodb_sessions import AsyncSessionStore, Session, SessionStore, StoreConfig
 from dynamodb_sessions._core import wire
@@ -207,16 +216,11 @@ def test_a_round_trip_over_tls_with_the_configured_ca_bundle(
 
 
 @pytest.mark.engines("dynalite", reason="about the client's TLS; one engine is enough")
-@pytest.mark.parametrize("fault", ["another host's certificate", "an unknown CA"])
+@pytest.mark.parametrize("fault", REFUSALS)
 def test_a_certificate_not_for_this_endpoint_is_refused(
     engine, config, authority, monkeypatch, fault
 ):
-    if fault == "another host's certificate":
-        monkeypatch.setenv("AWS_CA_BUNDLE", str(authority.ca))
-        served = authority.elsewhere
-    else:
-        monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)  # botocore's own bundle
-        served = authority.server
+    served = refusable(authority, monkeypatch, fault)
 
     async def work(store: AsyncSessionStore) -> None:
         with pytest.raises(BackendUnavailableError) as raised:
