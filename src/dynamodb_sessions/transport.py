@@ -324,6 +324,7 @@ class _Connection(asyncio.Protocol):
         self.lost: asyncio.Future[None] = loop.create_future()
         self._reader = http.Reader()
         self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._heard = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -336,12 +337,12 @@ class _Connection(asyncio.Protocol):
         reader = self._reader = http.Reader()
         waiter = self._waiter = loop.create_future()
         self._heard = loop.time()
-        timer = loop.call_at(self._heard + self._timeout, self._expire)
+        self._timer = loop.call_at(self._heard + self._timeout, self._expire)
         self.transport.write(data)
         try:
             await waiter
         finally:
-            timer.cancel()
+            self._timer.cancel()
             self._waiter = None
         return reader
 
@@ -351,7 +352,7 @@ class _Connection(asyncio.Protocol):
             return
         deadline = self._heard + self._timeout
         if deadline > self._loop.time():  # bytes came meanwhile: silent for less than that
-            self._loop.call_at(deadline, self._expire)
+            self._timer = self._loop.call_at(deadline, self._expire)
             return
         waiter.set_exception(TimeoutError("no answer within the read timeout"))
 
