@@ -106,7 +106,8 @@ def markdown(rows: list[dict[str, Any]], command: str, latency_ms: float, load: 
         f"`{command}`: `tasks` coroutines on one event loop, each on a session of its own",
         "(2 KB), one request after another: `aget` (read-only: one GetItem) or `aget`, `aset`",
         "and `asave` (modified: one GetItem and one UpdateItem), with the async methods on the",
-        "async store (`DYNAMODB_SESSIONS_ASYNC_STORE = True`, aiobotocore) or on the sync store",
+        "async store (`DYNAMODB_SESSIONS_ASYNC_STORE = True`; the lean transport on aiohttp) or",
+        "on the sync store (the lean transport)",
         "in worker threads (`sync_to_async`, the default), against dynalite directly and through",
         f"a TCP proxy that holds each answer {latency_ms:.0f} ms (a network's round trip).",
         "Rounds alternate which goes first; the ratio is the median of the per-round ratios.",
@@ -131,9 +132,9 @@ def markdown(rows: list[dict[str, Any]], command: str, latency_ms: float, load: 
         "ratios, measured side by side, carry over.",
         "",
         (
-            "The async store was slower in every row, with latency too: aiobotocore spends "
-            "more CPU per call than botocore (see the async transport section), and CPU is "
-            "what limits both here. So the engine's async methods run in worker threads by "
+            "The async store was slower in every row, with latency too: its calls spend more "
+            "CPU than the sync transport's (section 10), and CPU is what limits both here. "
+            "So the engine's async methods run in worker threads by "
             "default; `DYNAMODB_SESSIONS_ASYNC_STORE = True` runs them on the async store, for "
             "deployments where many async views wait on a distant DynamoDB at once and a "
             "thread per waiting request is what runs out."

@@ -1,9 +1,11 @@
 """Sync and async at a real latency: throughput and memory with 1, 16 and 256 requests in
 flight, every DynamoDB call taking a modelled round trip (bench/latency.py, 5 ms by default).
 
-* sync: the WSGI middleware on ``SessionStore`` (botocore) in a pool of one thread per request
+* sync: the WSGI middleware on ``SessionStore`` (the default lean transport) in a pool of one
+  thread per request
   in flight, as a threaded WSGI server runs it (direct WSGI calls);
-* async: the Starlette middleware on ``AsyncSessionStore`` (aiobotocore) on one event loop, one
+* async: the Starlette middleware on ``AsyncSessionStore`` (the lean transport on aiohttp) on one
+  event loop, one
   task per request in flight (direct ASGI calls).
 
 Each worker (thread or task) sends its requests one after another on a session of its own
@@ -116,9 +118,11 @@ def report_lines(results: list[InFlightResult], sizes: dict[str, Any]) -> list[s
         f"{rtt:g} ms by the latency proxy (section 7), and",
         "so many requests in flight at once:",
         "",
-        "- **sync**: the WSGI middleware on `SessionStore` (botocore) in a pool of one thread",
+        "- **sync**: the WSGI middleware on `SessionStore` (the default lean transport) in a",
+        "  pool of one thread",
         "  per request in flight, as a threaded WSGI server runs it;",
-        "- **async**: the Starlette middleware on `AsyncSessionStore` (aiobotocore) on one event",
+        "- **async**: the Starlette middleware on `AsyncSessionStore` (the lean transport on",
+        "  aiohttp) on one event",
         "  loop, one task per request in flight.",
         "",
         "Each thread or task sends its requests one after another on a session of its own",
@@ -161,12 +165,12 @@ def report_lines(results: list[InFlightResult], sizes: dict[str, Any]) -> list[s
     lines += [
         f"Here async/sync ranged from {min(ratios):.2f} to {max(ratios):.2f}. With one request",
         "in flight both wait on the round trip; with more, the event loop runs all the Python",
-        "of every request in flight (Starlette, aiobotocore's and aiohttp's per-call work, this",
-        "library) on one thread, and aiobotocore spends more CPU per call than botocore (see",
-        "section 4), while the threads overlap their waits with each other's work, dynalite's",
+        "of every request in flight (Starlette, aiohttp's per-call work, this library) on one",
+        "thread, while the threads overlap their waits with each other's work, dynalite's",
         "and the proxy's. On two shared CPUs a few dozen requests in flight already use all",
         "the CPU there is, so 256 add only contention to either. Memory: the async process is",
-        f"larger at rest (aiobotocore, aiohttp, Starlette: {median(at_rest):+.0f} MB), and what",
+        f"larger at rest (aiobotocore for the table operations, aiohttp, Starlette: "
+        f"{median(at_rest):+.0f} MB), and what",
         f"the requests in flight add is of the same order for both ({most.in_flight} in flight,",
         f"{most.kind}: {most.growth_mb['sync']:.1f} MB with threads, "
         f"{most.growth_mb['async']:.1f} MB on the loop): a",
