@@ -164,3 +164,68 @@ def test_a_chunk_line_without_end_is_not_buffered_for_ever():
         decoder.feed(b"0" * 4096)
     with pytest.raises(h.Malformed):
         decoder.feed(b"0" * 8192)
+
+
+ANSWERS = {
+    "a length": (b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world", True),
+    "chunked": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(b"hello world", [3, 5]),
+        True,
+    ),
+    "after 100 Continue": (
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world",
+        True,
+    ),
+    "Connection: close": (
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 11\r\n\r\nhello world",
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", ANSWERS)
+@given(cuts=st.lists(st.integers(1, 200), max_size=12))
+def test_an_answer_is_read_however_it_is_cut(name, cuts):
+    data, keep_alive = ANSWERS[name]
+    points = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
+    reader = h.Reader()
+    done = [reader.feed(data[start:end]) for start, end in itertools.pairwise(points)]
+    assert done == [False] * (len(done) - 1) + [True]
+    assert reader.head is not None
+    assert (reader.head.status, reader.body, reader.keep_alive) == (200, b"hello world", keep_alive)
+
+
+def test_an_answer_framed_by_the_close_ends_with_it():
+    reader = h.Reader()
+    assert not reader.feed(b"HTTP/1.1 200 OK\r\n\r\nhello ")
+    assert not reader.feed(b"world")
+    assert reader.ended()
+    assert (reader.body, reader.keep_alive) == (b"hello world", False)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"HTTP/1.1 200 OK\r\nContent-Le",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+    ],
+)
+def test_an_answer_cut_short_by_the_close_is_not_complete(data):
+    reader = h.Reader()
+    assert not reader.feed(data)
+    assert not reader.ended()
+
+
+def test_bytes_after_the_body_end_the_connection():
+    reader = h.Reader()
+    assert reader.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}junk")
+    assert (reader.body, reader.keep_alive) == (b"{}", False)
+
+
+def test_a_head_that_never_ends_is_not_buffered_for_ever():
+    reader = h.Reader()
+    assert not reader.feed(b"HTTP/1.1 200 OK\r\nX-Pad: " + b"x" * h.MAX_HEAD)
+    with pytest.raises(h.Malformed):
+        reader.feed(b"x")
