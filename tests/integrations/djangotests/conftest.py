@@ -75,8 +75,8 @@ def store(config: StoreConfig, clock) -> Iterator[SessionStore]:
 
 @pytest.fixture(params=["threads", "async store"])
 def async_mode(request) -> Iterator[str]:
-    """Django's async methods both ways: the sync store in worker threads (the default), and
-    the async store (``DYNAMODB_SESSIONS_ASYNC_STORE = True``)."""
+    """Django's async methods both ways: the sync store in worker threads
+    (``DYNAMODB_SESSIONS_ASYNC_STORE = False``), and the async store (the default)."""
     from django.test import override_settings
 
     with override_settings(DYNAMODB_SESSIONS_ASYNC_STORE=request.param == "async store"):

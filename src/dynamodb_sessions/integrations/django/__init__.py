@@ -19,12 +19,13 @@ engines. The backend only translates Django's ``SessionBase`` contract to the st
 * ``cycle_key()`` (log-in) keeps the session's creation time: rotating never extends
   ``absolute_timeout``.
 * data is JSON (``SESSION_SERIALIZER`` is not used: nothing is ever unpickled).
-* the async methods (``aget``, ``aset``, ``asave``, ``acycle_key``... of Django >= 5.0) run
-  the store's calls in worker threads (measured faster), or, with the setting
-  ``DYNAMODB_SESSIONS_ASYNC_STORE = True`` and aiobotocore (the ``async`` extra), on an
+* the async methods (``aget``, ``aset``, ``asave``, ``acycle_key``... of Django >= 5.0) run,
+  with aiobotocore installed (the ``async`` extra), on an
   :class:`~dynamodb_sessions.AsyncSessionStore` twin of the store (same configuration, codec,
   clock and metrics; one client per event loop), so an async view waits for DynamoDB without
-  holding a thread. Both run the same flows.
+  holding a thread (measured faster than threads: docs/benchmarks.md); with the setting
+  ``DYNAMODB_SESSIONS_ASYNC_STORE = False``, or without aiobotocore, they run the store's
+  calls in worker threads. Both run the same flows.
 * lock mode (``DYNAMODB_SESSIONS = {"lock": {...}}``) needs this library's middleware
   (:mod:`.middleware`): it gives the lock back at the end of every request, which Django's
   own ``SessionMiddleware`` does not tell a backend about when nothing is saved.
@@ -169,10 +170,11 @@ def get_store() -> DynamoDBSessionStore:
 
 
 def on_async_store() -> bool:
-    """Whether the async methods run on the async store: ``DYNAMODB_SESSIONS_ASYNC_STORE`` is
-    true and aiobotocore is installed. Otherwise (the default) they run the sync store's calls
-    in worker threads, which measured faster (docs/benchmarks.md)."""
-    return _HAS_AIOBOTOCORE and bool(getattr(settings, ASYNC_STORE_SETTING, False))
+    """Whether the async methods run on the async store: aiobotocore is installed and
+    ``DYNAMODB_SESSIONS_ASYNC_STORE`` is not false (the default, which measured faster than
+    worker threads on the lean transport: docs/benchmarks.md). Otherwise they run the sync
+    store's calls in worker threads."""
+    return _HAS_AIOBOTOCORE and bool(getattr(settings, ASYNC_STORE_SETTING, True))
 
 
 def get_async_store() -> AsyncSessionStore:
